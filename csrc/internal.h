@@ -1,0 +1,173 @@
+/* internal.h -- shared between the core's C files (core.c, mmu.c, sys.c, fpu.c).
+ * Not seen by cffi.  See hvcore.h for the public contract. */
+#ifndef HV_INTERNAL_H
+#define HV_INTERNAL_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <string.h>
+#include "hvcore.h"
+
+#define LIKELY(x)   __builtin_expect(!!(x), 1)
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* ---- physical memory map (machine.md) ---- */
+#define FW_BASE     0xF0000000u
+#define FW_SIZE     0x00800000u          /* firmware region is RAM-like VM state */
+#define IO_BASE     0xF0800000u          /* everything from here up is I/O space */
+#define PAGE_SHIFT  12
+#define PAGE_SIZE   (1u << PAGE_SHIFT)
+
+/* ---- PSW bits (architected positions, PA-RISC 1.1) ---- */
+#define PSW_I  0x00000001u
+#define PSW_D  0x00000002u
+#define PSW_P  0x00000004u
+#define PSW_Q  0x00000008u
+#define PSW_R  0x00000010u
+#define PSW_F  0x00000020u
+#define PSW_G  0x00000040u
+#define PSW_CB 0x0000ff00u
+#define PSW_M  0x00010000u
+#define PSW_V  0x00020000u
+#define PSW_C  0x00040000u
+#define PSW_B  0x00080000u
+#define PSW_X  0x00100000u
+#define PSW_N  0x00200000u
+#define PSW_L  0x00400000u
+#define PSW_H  0x00800000u
+#define PSW_T  0x01000000u
+#define PSW_S  0x02000000u
+#define PSW_E  0x04000000u
+#define PSW_Z  0x40000000u
+#define PSW_Y  0x80000000u
+
+/* ---- control register numbers ---- */
+enum { CR_RC = 0, CR_PID1 = 8, CR_PID2 = 9, CR_CCR = 10, CR_SAR = 11, CR_PID3 = 12,
+       CR_PID4 = 13, CR_IVA = 14, CR_EIEM = 15, CR_IT = 16, CR_IIASQ = 17, CR_IIAOQ = 18,
+       CR_IIR = 19, CR_ISR = 20, CR_IOR = 21, CR_IPSW = 22, CR_EIRR = 23 };
+
+/* ---- interruption numbers (architected vector numbers) ---- */
+enum {
+    INT_HPMC = 1, INT_POWER_FAIL = 2, INT_RECOVERY = 3, INT_EXTERNAL = 4, INT_LPMC = 5,
+    INT_ITLB_MISS = 6, INT_IMP = 7, INT_ILLEGAL = 8, INT_BREAK = 9, INT_PRIV_OP = 10,
+    INT_PRIV_REG = 11, INT_OVERFLOW = 12, INT_COND = 13, INT_ASSIST_EXC = 14,
+    INT_DTLB_MISS = 15, INT_NA_ITLB_MISS = 16, INT_NA_DTLB_MISS = 17, INT_DMP = 18,
+    INT_DMB = 19, INT_TLB_DIRTY = 20, INT_PAGE_REF = 21, INT_ASSIST_EMU = 22,
+    INT_HPT = 23, INT_LPT = 24, INT_TAKEN_BRANCH = 25, INT_DMAR = 26, INT_DMPI = 27,
+    INT_UNALIGNED = 28
+};
+
+/* ---- result of executing one instruction (exec functions in every file) ----
+ *   EX_OK (0)      the instruction completed; the core advances the queue
+ *   > 0            an interruption (INT_*) was raised; state must be unchanged except
+ *                  for what the raiser recorded with core_fault_addr()
+ *   EX_EXIT (< 0)  the hypervisor must act first (vm->exit filled); state unchanged;
+ *                  the instruction is re-executed on the next hv_run
+ */
+#define EX_OK    0
+#define EX_EXIT  (-1)
+
+/* ---- TLB (owned by mmu.c) ---- */
+#define TLB_ENTRIES 256                  /* unified I/D, as QEMU 7.2's B160L */
+typedef struct tlb_entry {
+    uint32_t va_space;       /* space id */
+    uint32_t va_page;        /* virtual page number (offset >> 12) */
+    uint32_t pa_page;        /* physical page number */
+    uint32_t access_id;      /* protection id (access id) */
+    uint8_t  valid, ar_type, ar_pl1, ar_pl2;
+    uint8_t  t, d, b, u;     /* page-reference trap, dirty, data-break, uncacheable */
+    uint8_t  page_size, pad[3];
+} tlb_entry_t;
+
+/* direct-mapped host-side translation cache in front of the architected TLB
+ * (pure acceleration: flushed on any TLB/PID/PSW change that could alter a result) */
+#define TCACHE_BITS 10
+#define TCACHE_SIZE (1u << TCACHE_BITS)
+typedef struct tcache_entry {
+    uint32_t tag_space, tag_page;    /* tag_page = offset >> 12, or ~0 when invalid */
+    uint32_t pa_page;
+    uint8_t  ok_read, ok_write, ok_exec, priv;  /* permissions precomputed for privilege `priv` */
+} tcache_entry_t;
+
+#define MAX_BP 64
+#define MAX_WP 16
+
+struct hv_vm {
+    hv_cpu_state_t s;                /* architected state (first: snapshot copies it whole) */
+    tlb_entry_t tlb[TLB_ENTRIES];
+    uint32_t tlb_next;               /* round-robin replacement index */
+
+    /* memory */
+    uint8_t *ram;   uint32_t ram_size;
+    uint8_t *fw;                     /* FW_SIZE bytes at FW_BASE */
+    uint8_t *dirty; uint32_t npages; /* one byte per page: RAM pages then firmware pages */
+
+    /* translation caches: [0]=data [1]=instruction; rebuilt from tlb[] on miss */
+    tcache_entry_t tcache[2][TCACHE_SIZE];
+
+    /* pending hypervisor exit (I/O, environment) and its answer */
+    int io_answered;                 /* hv_io_complete() was called for the pending access */
+    uint32_t io_value;
+    uint32_t io_addr;                /* address/kind of the pending access, to match on re-execution */
+    hv_exit_t *exit;                 /* where the current hv_run writes its exit */
+
+    /* per-instruction scratch the exec functions may set (see core.c) */
+    uint32_t next_off, next_space;   /* new back of the queue (preset: iaoq_b+4, iasq_b) */
+    int nullify_next;                /* set PSW[N] for the following instruction */
+    int queue_replaced;              /* rfi & co. wrote s.iaoq_*/s.iasq_* themselves */
+    int taken_branch;                /* a branch was taken (for the taken-branch trap) */
+
+    /* clock */
+    int clock_mode; uint32_t ticks_per_insn;
+
+    /* debugger sets */
+    uint32_t bp[MAX_BP]; int nbp;
+    struct { uint32_t lo, hi; int kinds; } wp[MAX_WP]; int nwp;
+    uint32_t wp_hit_addr; int wp_hit_kind;
+
+    volatile int stop_requested;     /* written by other threads */
+    int event;                       /* something needs checking between instructions */
+};
+
+/* ---- services of core.c used by the other files ---- */
+/* Data access as the CPU performs it: translation (PSW.D), access rights, alignment,
+ * I/O-space exits, dirty tracking, watchpoints.  size is 1, 2, 4 or 8.  Returns EX_OK,
+ * an INT_* number (IOR/ISR already recorded) or EX_EXIT. */
+int core_load(hv_vm_t *vm, uint32_t space, uint32_t off, unsigned size, uint64_t *val);
+int core_store(hv_vm_t *vm, uint32_t space, uint32_t off, unsigned size, uint64_t val);
+/* space for a memory reference: s != 0 -> sr[s]; s == 0 -> sr[4 + (base >> 30)] */
+static inline uint32_t core_space(const hv_vm_t *vm, unsigned s, uint32_t base) {
+    return s ? vm->s.sr[s] : vm->s.sr[4 + (base >> 30)];
+}
+/* record the faulting address for an interruption (ISR/IOR are written on delivery) */
+void core_fault_addr(hv_vm_t *vm, uint32_t space, uint32_t off);
+/* something that affects interrupt delivery or translation changed (PSW, EIEM, EIRR, ...) */
+static inline void core_note_event(hv_vm_t *vm) { vm->event = 1; }
+int core_privilege(const hv_vm_t *vm);   /* current privilege level 0..3 (iaoq_f & 3) */
+
+/* ---- mmu.c ---- */
+/* translate for a data (is_code=0) or instruction (is_code=1) reference with the given
+ * access (0 read, 1 write, 2 execute, 3 probe: no reference side effects).
+ * Returns EX_OK with *pa, or an INT_* number. Honors PSW.D / PSW.C (physical when off). */
+int mmu_translate(hv_vm_t *vm, uint32_t space, uint32_t off, int access, int is_code, uint32_t *pa);
+void mmu_flush_cache(hv_vm_t *vm);       /* drop the host-side translation cache */
+void mmu_reset(hv_vm_t *vm);
+
+/* ---- sys.c: major opcodes 0x00 (system control), 0x01 (memory management), 0x05 (diag) ---- */
+int sys_exec(hv_vm_t *vm, uint32_t insn);
+
+/* ---- fpu.c: FP coprocessor opcodes 0x06, 0x09, 0x0B, 0x0C, 0x0E, 0x26 ---- */
+int fpu_exec(hv_vm_t *vm, uint32_t insn);
+void fpu_reset(hv_vm_t *vm);
+
+/* ---- helpers for field extraction (PA-RISC numbers bits from the MSB: bit 0 = 1<<31) ---- */
+#define BITS(insn, from, to)  (((insn) >> (31 - (to))) & ((1u << ((to) - (from) + 1)) - 1u))
+static inline int32_t sext(uint32_t v, int width) {
+    return (int32_t)(v << (32 - width)) >> (32 - width);
+}
+/* PA-RISC "low_sign_ext": the sign is the LOWEST bit of the field */
+static inline int32_t low_sign_ext(uint32_t v, int width) {
+    return (int32_t)((v >> 1) | ((v & 1) ? ~0u << (width - 1) : 0));
+}
+
+#endif
