@@ -144,6 +144,13 @@ void core_fault_addr(hv_vm_t *vm, uint32_t space, uint32_t off);
 /* something that affects interrupt delivery or translation changed (PSW, EIEM, EIRR, ...) */
 static inline void core_note_event(hv_vm_t *vm) { vm->event = 1; }
 int core_privilege(const hv_vm_t *vm);   /* current privilege level 0..3 (iaoq_f & 3) */
+/* environment door (architecture section 1): mfctl cr16 / mtctl cr16.  With the host
+ * clock these exit to the hypervisor (EX_EXIT) until it answers; with the virtual clock
+ * the core computes them from icount.  Return EX_OK (value in *val) or EX_EXIT. */
+int core_env_read(hv_vm_t *vm, uint32_t which, uint32_t *val);
+int core_env_write(hv_vm_t *vm, uint32_t which, uint32_t val);
+/* GR write that keeps gr0 == 0 */
+static inline void core_set_gr(hv_vm_t *vm, unsigned r, uint32_t v) { if (r) vm->s.gr[r] = v; }
 
 /* ---- mmu.c ---- */
 /* translate for a data (is_code=0) or instruction (is_code=1) reference with the given
