@@ -1,0 +1,3 @@
+from hvdbg.cli.main import main
+
+raise SystemExit(main())
