@@ -104,6 +104,7 @@ struct hv_vm {
 
     /* translation caches: [0]=data [1]=instruction; rebuilt from tlb[] on miss */
     tcache_entry_t tcache[2][TCACHE_SIZE];
+    uint32_t tlb_gen;                /* bumped by mmu_flush_cache(): core.c drops its cached code page */
 
     /* pending hypervisor exit (I/O, environment) and its answer */
     int io_answered;                 /* hv_io_complete() was called for the pending access */
@@ -114,7 +115,7 @@ struct hv_vm {
     /* per-instruction scratch the exec functions may set (see core.c) */
     uint32_t next_off, next_space;   /* new back of the queue (preset: iaoq_b+4, iasq_b) */
     int nullify_next;                /* set PSW[N] for the following instruction */
-    int queue_replaced;              /* rfi & co. wrote s.iaoq_*/s.iasq_* themselves */
+    int queue_replaced;              /* rfi & co. wrote the s.iaoq and s.iasq queues themselves */
     int taken_branch;                /* a branch was taken (for the taken-branch trap) */
 
     /* clock */
@@ -127,6 +128,20 @@ struct hv_vm {
 
     volatile int stop_requested;     /* written by other threads */
     int event;                       /* something needs checking between instructions */
+
+    /* ---- core.c private ---- */
+    int slow;                        /* per-instruction slow checks needed (bp, PSW.R, wp) */
+    uint64_t timer_at;               /* virtual clock: icount at which EIRR bit 0 rises (~0 = never) */
+    int io_kind;                     /* kind of the pending exit (HV_EXIT_*), 0 = none */
+    uint32_t io_pc;                  /* iaoq_f of the instruction that exited */
+    int wp_pending;                  /* a watchpoint hit during the current instruction */
+    int fault_valid;                 /* core_fault_addr() was called for the current instruction */
+    uint32_t fault_space, fault_off;
+    /* the code page the run loop is fetching from (a pure cache, keyed by tlb_gen) */
+    const uint8_t *code_host;        /* host address of the page, NULL = invalid */
+    uint32_t code_space, code_page, code_gen, code_psw;
+    uint64_t last_deliver_icount;    /* interruption-loop detection */
+    uint32_t deliver_streak;
 };
 
 /* ---- services of core.c used by the other files ---- */
@@ -151,6 +166,10 @@ int core_env_read(hv_vm_t *vm, uint32_t which, uint32_t *val);
 int core_env_write(hv_vm_t *vm, uint32_t which, uint32_t val);
 /* GR write that keeps gr0 == 0 */
 static inline void core_set_gr(hv_vm_t *vm, unsigned r, uint32_t v) { if (r) vm->s.gr[r] = v; }
+
+/* AR type (0..7) of the TLB entry that maps space:off for instruction fetch, or -1 when
+ * none does (used by GATE).  Defined in mmu.c. */
+int mmu_page_artype(hv_vm_t *vm, uint32_t space, uint32_t off);
 
 /* ---- mmu.c ---- */
 /* translate for a data (is_code=0) or instruction (is_code=1) reference with the given
