@@ -375,6 +375,37 @@ int core_store(hv_vm_t *vm, uint32_t space, uint32_t off, unsigned size, uint64_
     return EX_OK;
 }
 
+/* Inline fast paths for aligned RAM access with data translation off; anything
+ * else (virtual mode, firmware region, I/O, watchpoints, faults) takes the
+ * general path above, which gives the same result. */
+static inline int ld_fast(hv_vm_t *vm, uint32_t space, uint32_t off, unsigned size, uint32_t *v)
+{
+    if (LIKELY(!(off & (size - 1)) && !(vm->s.psw & PSW_D) && off < vm->ram_size && !vm->nwp)) {
+        const uint8_t *p = vm->ram + off;
+        *v = size == 4 ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]
+           : size == 2 ? (uint32_t)p[0] << 8 | p[1] : p[0];
+        return EX_OK;
+    }
+    uint64_t w;
+    int r = core_load(vm, space, off, size, &w);
+    *v = (uint32_t)w;
+    return r;
+}
+
+static inline int st_fast(hv_vm_t *vm, uint32_t space, uint32_t off, unsigned size, uint32_t v)
+{
+    if (LIKELY(!(off & (size - 1)) && !(vm->s.psw & PSW_D) && off < vm->ram_size && !vm->nwp)) {
+        uint8_t *p = vm->ram + off;
+        if (size == 4) { p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16);
+                         p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v; }
+        else if (size == 2) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
+        else p[0] = (uint8_t)v;
+        vm->dirty[off >> PAGE_SHIFT] = 1;
+        return EX_OK;
+    }
+    return core_store(vm, space, off, size, v);
+}
+
 /* environment door: mfctl/mtctl cr16 */
 int core_env_read(hv_vm_t *vm, uint32_t which, uint32_t *val)
 {
@@ -404,6 +435,14 @@ int core_env_write(hv_vm_t *vm, uint32_t which, uint32_t val)
         vm->s.timer_cmp = val;
     return EX_OK;
 }
+
+/* Completion codes of core.c's own exec functions, beyond the shared EX_OK /
+ * interruption / EX_EXIT contract: they spare the run loop a store and a load
+ * per instruction.  (sys.c and fpu.c keep using vm->nullify_next/next_off.) */
+#define EX_NULLIFY  64    /* completed; nullify the following instruction */
+#define EX_BRANCH  128    /* completed; the queue's back becomes vm->next_off/next_space */
+#define EX_REPLACED 256   /* completed; rfi & co. rewrote the whole queue */
+static inline int nullify_if(int cond) { return cond ? EX_NULLIFY : EX_OK; }
 
 /* ===================================================================== */
 /* conditions and carries                                                 */
@@ -487,8 +526,7 @@ static inline int do_add(hv_vm_t *vm, unsigned t, uint32_t a, uint32_t b, unsign
     if (tc && cond) return INT_COND;
     if (!logical) set_carries(vm, a ^ b ^ res, cout);
     core_set_gr(vm, t, res);
-    vm->nullify_next = cond & !tc;
-    return EX_OK;
+    return nullify_if(cond & !tc);
 }
 
 /* a - b as a + ~b + cin (cin = 1, or the PSW carry for subtract-with-borrow) */
@@ -504,8 +542,7 @@ static inline int do_sub(hv_vm_t *vm, unsigned t, uint32_t a, uint32_t b, unsign
     if (tc && cond) return INT_COND;
     set_carries(vm, a ^ ~b ^ res, cout);
     core_set_gr(vm, t, res);
-    vm->nullify_next = cond & !tc;
-    return EX_OK;
+    return nullify_if(cond & !tc);
 }
 
 static int exec_arith(hv_vm_t *vm, uint32_t insn)
@@ -522,9 +559,8 @@ static int exec_arith(hv_vm_t *vm, uint32_t insn)
     case 0x0E:                                              /* uxor */
         if (bit26) break;
         res = a ^ b;
-        vm->nullify_next = cf ? cond_unit(cf, res, a, b) : 0;
         core_set_gr(vm, t, res);
-        return EX_OK;
+        return nullify_if(cf ? cond_unit(cf, res, a, b) : 0);
     case 0x11: {                                            /* ds: divide step */
         if (bit26) break;
         int v = (vm->s.psw & PSW_V) != 0;
@@ -536,16 +572,14 @@ static int exec_arith(hv_vm_t *vm, uint32_t insn)
         set_carries(vm, add1 ^ add2 ^ res, cout);
         if ((unsigned)cout ^ (b >> 31)) vm->s.psw |= PSW_V; else vm->s.psw &= ~PSW_V;
         core_set_gr(vm, t, res);
-        vm->nullify_next = cf ? cond_arith(cf, res, cout, add_sv(res, add1, add2)) : 0;
-        return EX_OK;
+        return nullify_if(cf ? cond_arith(cf, res, cout, add_sv(res, add1, add2)) : 0);
     }
     case 0x22: {                                            /* comclr */
         if (bit26) break;
         res = a - b;
         int cond = cf ? cond_arith(cf, res, a >= b, sub_sv(res, a, b)) : 0;
         core_set_gr(vm, t, 0);
-        vm->nullify_next = cond;
-        return EX_OK;
+        return nullify_if(cond);
     }
     case 0x26: case 0x27: {                                 /* uaddcm, uaddcmt */
         if (bit26) break;
@@ -554,8 +588,7 @@ static int exec_arith(hv_vm_t *vm, uint32_t insn)
         int cond = cf ? cond_unit(cf, res, a, nb) : 0;
         if (ext == 0x27 && cond) return INT_COND;
         core_set_gr(vm, t, res);
-        vm->nullify_next = cond & (ext == 0x26);
-        return EX_OK;
+        return nullify_if(cond & (ext == 0x26));
     }
     case 0x2E: case 0x2F: {                                 /* dcor, idcor */
         if (bit26 || r1 != 0) break;
@@ -566,9 +599,8 @@ static int exec_arith(hv_vm_t *vm, uint32_t insn)
         if (ext == 0x2E) digits = ~digits & 0x11111111u;
         uint32_t adj = digits * 6;
         res = ext == 0x2F ? b + adj : b - adj;
-        vm->nullify_next = cf ? cond_unit(cf, res, b, adj) : 0;
         core_set_gr(vm, t, res);
-        return EX_OK;
+        return nullify_if(cf ? cond_unit(cf, res, b, adj) : 0);
     }
     case 0x18: case 0x19: case 0x1A: case 0x1B:             /* add, shNadd */
         return do_add(vm, t, a << (ext & 3), b, 0, cf, 0, 0, 0);
@@ -598,8 +630,7 @@ static int exec_arith(hv_vm_t *vm, uint32_t insn)
 
 logical:
     core_set_gr(vm, t, res);
-    vm->nullify_next = cf ? cond_arith(cf, res, 0, 0) : 0;
-    return EX_OK;
+    return nullify_if(cf ? cond_arith(cf, res, 0, 0) : 0);
 }
 
 /* addi, addio, addit, addito, subi, subio, comiclr (major 0x24, 0x25, 0x2C, 0x2D) */
@@ -617,8 +648,7 @@ static int exec_arith_imm(hv_vm_t *vm, uint32_t insn, unsigned op)
         uint32_t res = i - b;
         int cond = cf ? cond_arith(cf, res, i >= b, sub_sv(res, i, b)) : 0;
         core_set_gr(vm, t, 0);
-        vm->nullify_next = cond;
-        return EX_OK;
+        return nullify_if(cond);
     }
     }
 }
@@ -662,8 +692,7 @@ static int exec_shift_extract(hv_vm_t *vm, uint32_t insn)
             res |= ~mask_low(len);
     }
     core_set_gr(vm, t, res);
-    vm->nullify_next = c ? cond_sed(c, res) : 0;
-    return EX_OK;
+    return nullify_if(c ? cond_sed(c, res) : 0);
 }
 
 static int exec_deposit(hv_vm_t *vm, uint32_t insn)
@@ -682,8 +711,7 @@ static int exec_deposit(hv_vm_t *vm, uint32_t insn)
     uint32_t m = mask_low(len) << pos;
     uint32_t res = ((val << pos) & m) | (nz ? vm->s.gr[t] & ~m : 0);
     core_set_gr(vm, t, res);
-    vm->nullify_next = c ? cond_sed(c, res) : 0;
-    return EX_OK;
+    return nullify_if(c ? cond_sed(c, res) : 0);
 }
 
 /* ===================================================================== */
@@ -707,25 +735,27 @@ static inline ea_t form_ea(const hv_vm_t *vm, unsigned sp, unsigned b, uint32_t 
 
 static inline int do_ld(hv_vm_t *vm, unsigned t, unsigned b, ea_t e, unsigned size, int modify)
 {
-    uint64_t v;
-    int r = core_load(vm, e.space, e.addr, size, &v);
+    uint32_t v;
+    int r = ld_fast(vm, e.space, e.addr, size, &v);
     if (r) return r;
     if (modify) core_set_gr(vm, b, e.newbase);
-    core_set_gr(vm, t, (uint32_t)v);                  /* if t == b the loaded value wins */
+    core_set_gr(vm, t, v);                            /* if t == b the loaded value wins */
     return EX_OK;
 }
 
 static inline int do_st(hv_vm_t *vm, unsigned b, ea_t e, unsigned size, uint32_t val,
                         int modify)
 {
-    int r = core_store(vm, e.space, e.addr, size, val);
+    int r = st_fast(vm, e.space, e.addr, size, val);
     if (r) return r;
     if (modify) core_set_gr(vm, b, e.newbase);
     return EX_OK;
 }
 
-/* ldb/ldh/ldw/ldwm (0x10-0x13), stb/sth/stw/stwm (0x18-0x1B) */
-static int exec_ldst_disp(hv_vm_t *vm, uint32_t insn, unsigned op)
+/* ldb/ldh/ldw/ldwm (0x10-0x13), stb/sth/stw/stwm (0x18-0x1B); op is a constant
+ * at every call site, so each instance compiles to its own straight-line code */
+static inline __attribute__((always_inline)) int exec_ldst_disp(hv_vm_t *vm, uint32_t insn,
+                                                                unsigned op)
 {
     unsigned b = BITS(insn, 6, 10), tr = BITS(insn, 11, 15), sp = BITS(insn, 16, 17);
     int32_t disp = low_sign_ext(insn & 0x3fff, 14);
@@ -866,12 +896,11 @@ static inline int cbranch(hv_vm_t *vm, int taken, int32_t disp, unsigned n)
 {
     if (taken) {
         vm->next_off = vm->s.iaoq_f + 8 + (uint32_t)disp;
+        vm->next_space = vm->s.iasq_b;
         vm->taken_branch = 1;
-        vm->nullify_next = n && disp >= 0;
-    } else {
-        vm->nullify_next = n && disp < 0;
+        return EX_BRANCH | nullify_if(n && disp >= 0);
     }
-    return EX_OK;
+    return nullify_if(n && disp < 0);
 }
 
 /* the target of an indirect branch may lower the privilege, never raise it */
@@ -884,11 +913,12 @@ static inline uint32_t branch_priv(const hv_vm_t *vm, uint32_t dest)
     return d > dest ? d : dest;
 }
 
-static inline void ubranch(hv_vm_t *vm, uint32_t dest, unsigned n)
+static inline int ubranch(hv_vm_t *vm, uint32_t dest, unsigned n)
 {
     vm->next_off = dest;
+    vm->next_space = vm->s.iasq_b;
     vm->taken_branch = 1;
-    vm->nullify_next = (int)n;
+    return EX_BRANCH | nullify_if((int)n);
 }
 
 static int exec_branch_group(hv_vm_t *vm, uint32_t insn)   /* major 0x3A */
@@ -899,12 +929,10 @@ static int exec_branch_group(hv_vm_t *vm, uint32_t insn)   /* major 0x3A */
     switch (sub) {
     case 0: case 4:                                   /* bl */
         core_set_gr(vm, t, link);
-        ubranch(vm, vm->s.iaoq_f + 8 + (uint32_t)assemble_17(insn), n);
-        return EX_OK;
+        return ubranch(vm, vm->s.iaoq_f + 8 + (uint32_t)assemble_17(insn), n);
     case 5:                                           /* bl,l (22-bit displacement, link r2) */
         core_set_gr(vm, 2, link);
-        ubranch(vm, vm->s.iaoq_f + 8 + (uint32_t)assemble_22(insn), n);
-        return EX_OK;
+        return ubranch(vm, vm->s.iaoq_f + 8 + (uint32_t)assemble_22(insn), n);
     case 1: {                                         /* gate */
         uint32_t dest = vm->s.iaoq_f + 8 + (uint32_t)assemble_17(insn);
         uint32_t priv = vm->s.iaoq_f & 3;
@@ -926,27 +954,24 @@ static int exec_branch_group(hv_vm_t *vm, uint32_t insn)   /* major 0x3A */
             if (priv < 3) v &= ~3u;
             core_set_gr(vm, t, v | priv);
         }
-        ubranch(vm, dest, n);
-        return EX_OK;
+        return ubranch(vm, dest, n);
     }
     case 2:                                           /* blr */
         if (BITS(insn, 19, 29) != 0 || (insn & 1)) return INT_ILLEGAL;
         core_set_gr(vm, t, link);
-        ubranch(vm, vm->s.iaoq_f + 8 + (vm->s.gr[x] << 3), n);
-        return EX_OK;
+        return ubranch(vm, vm->s.iaoq_f + 8 + (vm->s.gr[x] << 3), n);
     case 6: case 7:
         if (BITS(insn, 19, 19) == 0) {                /* bv */
             if (sub != 6 || BITS(insn, 20, 29) != 0 || (insn & 1)) return INT_ILLEGAL;
             uint32_t dest = vm->s.gr[t] + (vm->s.gr[x] << 3);
-            ubranch(vm, branch_priv(vm, dest), n);
-            return EX_OK;
+            return ubranch(vm, branch_priv(vm, dest), n);
         } else {                                      /* bve (PA 2.0) */
             if (x || BITS(insn, 20, 29) != 0) return INT_ILLEGAL;
             uint32_t dest = branch_priv(vm, vm->s.gr[t]);
             if (sub == 7) core_set_gr(vm, 2, link);
-            ubranch(vm, dest, n);
+            int r = ubranch(vm, dest, n);
             vm->next_space = vm->s.sr[4 + (dest >> 30)];
-            return EX_OK;
+            return r;
         }
     default:
         return INT_ILLEGAL;
@@ -963,9 +988,9 @@ static int exec_be(hv_vm_t *vm, uint32_t insn, int is_ble)
         core_set_gr(vm, 31, vm->s.iaoq_b + 4);
         vm->s.sr[0] = vm->s.iasq_f;
     }
-    ubranch(vm, dest, n);
+    int r = ubranch(vm, dest, n);
     vm->next_space = space;
-    return EX_OK;
+    return r;
 }
 
 /* compare/add/move-and-branch, branch on bit (majors 0x20-0x23, 0x28-0x2B, 0x30-0x33) */
@@ -1043,20 +1068,41 @@ static int exec_qemu_special(hv_vm_t *vm, uint32_t insn)
 /* dispatch                                                               */
 /* ===================================================================== */
 
+/* sys.c and fpu.c report nullification, branches and rfi through vm fields */
+static int sys(hv_vm_t *vm, uint32_t insn)
+{
+    vm->next_off = vm->s.iaoq_b + 4;
+    vm->next_space = vm->s.iasq_b;
+    vm->nullify_next = 0;
+    vm->queue_replaced = 0;
+    int r = sys_exec(vm, insn);
+    vm->event = 1;                                    /* PSW, EIEM, TLB ... may have changed */
+    if (r != EX_OK) return r;
+    if (vm->queue_replaced) return EX_REPLACED;
+    return EX_BRANCH | nullify_if(vm->nullify_next);
+}
+
+static int fpu(hv_vm_t *vm, uint32_t insn)
+{
+    vm->nullify_next = 0;
+    int r = fpu_exec(vm, insn);
+    return r == EX_OK ? nullify_if(vm->nullify_next) : r;
+}
+
 static inline int execute(hv_vm_t *vm, uint32_t insn)
 {
     unsigned op = insn >> 26;
     switch (op) {
     case 0x00: case 0x01: case 0x05:
-        return sys_exec(vm, insn);
+        return sys(vm, insn);
     case 0x02: return exec_arith(vm, insn);
     case 0x03: return exec_ldst_index(vm, insn);
     case 0x06: case 0x09: case 0x0B: case 0x0C: case 0x0E: case 0x26: case 0x2E:
     case 0x14: case 0x16: case 0x1C: case 0x1E:
-        return fpu_exec(vm, insn);
+        return fpu(vm, insn);
     case 0x17: case 0x1F:                             /* PA 2.0 fldw/fstw (bit 30 clear) */
         if (BITS(insn, 29, 30) == 2) return INT_ILLEGAL;   /* PA 2.0 ldw/stw,m */
-        return fpu_exec(vm, insn);
+        return fpu(vm, insn);
     case 0x08:                                        /* ldil */
         core_set_gr(vm, BITS(insn, 6, 10), ((insn & 1) << 20 | BITS(insn, 20, 30) << 9
                     | BITS(insn, 16, 17) << 7 | BITS(insn, 11, 15) << 2 | BITS(insn, 18, 19)) << 11);
@@ -1070,9 +1116,14 @@ static inline int execute(hv_vm_t *vm, uint32_t insn)
         core_set_gr(vm, BITS(insn, 11, 15),
                     vm->s.gr[BITS(insn, 6, 10)] + (uint32_t)low_sign_ext(insn & 0x3fff, 14));
         return EX_OK;
-    case 0x10: case 0x11: case 0x12: case 0x13:
-    case 0x18: case 0x19: case 0x1A: case 0x1B:
-        return exec_ldst_disp(vm, insn, op);
+    case 0x10: return exec_ldst_disp(vm, insn, 0x10);
+    case 0x11: return exec_ldst_disp(vm, insn, 0x11);
+    case 0x12: return exec_ldst_disp(vm, insn, 0x12);
+    case 0x13: return exec_ldst_disp(vm, insn, 0x13);
+    case 0x18: return exec_ldst_disp(vm, insn, 0x18);
+    case 0x19: return exec_ldst_disp(vm, insn, 0x19);
+    case 0x1A: return exec_ldst_disp(vm, insn, 0x1A);
+    case 0x1B: return exec_ldst_disp(vm, insn, 0x1B);
     case 0x20: case 0x21: case 0x22: case 0x23:
     case 0x28: case 0x29: case 0x2A: case 0x2B:
     case 0x30: case 0x31: case 0x32: case 0x33:
@@ -1147,10 +1198,10 @@ static inline int fetch(hv_vm_t *vm, uint32_t *insn)
 {
     hv_cpu_state_t *s = &vm->s;
     uint32_t off = s->iaoq_f & ~3u;
-    uint32_t key_psw = (s->psw & PSW_C) | (s->iaoq_f & 3);
-    if (LIKELY(vm->code_host && vm->code_page == off >> PAGE_SHIFT
-               && vm->code_space == s->iasq_f && vm->code_gen == vm->tlb_gen
-               && vm->code_psw == key_psw)) {
+    /* code_page holds the page bits and the privilege of iaoq_f; the slow path
+     * drops the cache when the TLB generation or PSW.C changed */
+    if (LIKELY((s->iaoq_f & 0xFFFFF003u) == vm->code_page && vm->code_space == s->iasq_f
+               && vm->code_host)) {
         const uint8_t *p = vm->code_host + (off & (PAGE_SIZE - 1));
         *insn = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
         return EX_OK;
@@ -1173,10 +1224,10 @@ static inline int fetch(hv_vm_t *vm, uint32_t *insn)
         return EX_EXIT;
     }
     vm->code_host = page;
-    vm->code_page = off >> PAGE_SHIFT;
+    vm->code_page = s->iaoq_f & 0xFFFFF003u;
     vm->code_space = s->iasq_f;
     vm->code_gen = vm->tlb_gen;
-    vm->code_psw = key_psw;
+    vm->code_psw = s->psw & PSW_C;
     const uint8_t *p = page + (off & (PAGE_SIZE - 1));
     *insn = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
     return EX_OK;
@@ -1203,7 +1254,7 @@ static void fill_exit(hv_vm_t *vm, hv_exit_t *out, uint32_t reason)
 /* Recompute the persistent slow-path conditions. */
 static inline void update_slow(hv_vm_t *vm)
 {
-    vm->slow = vm->nbp > 0 || (vm->s.psw & PSW_R) != 0;
+    vm->slow = vm->nbp > 0 || vm->nwp > 0 || (vm->s.psw & PSW_R) != 0;
 }
 
 void hv_run(hv_vm_t *vm, uint64_t budget, uint32_t flags, hv_exit_t *out)
@@ -1215,11 +1266,25 @@ void hv_run(hv_vm_t *vm, uint64_t budget, uint32_t flags, hv_exit_t *out)
     if (end < s->icount) end = ~0ull;
     int skip_bp = (flags & HV_RUN_SKIP_BP) != 0;
     vm->event = 1;
+    vm->queue_replaced = 0;
+
+    /* The hot state lives in locals; s->... is brought up to date before anything
+     * that may read it (every instruction stores the queue front/back, so exec
+     * functions see them; icount is synced before system ops and on the slow path). */
+    uint64_t ic = s->icount;
+    uint32_t qf = s->iaoq_f, qb = s->iaoq_b;
+    uint32_t ckey = 0xFFCu;                  /* code cache key: impossible value = empty */
+    const uint8_t *chost = NULL;
+    vm->check_at = 0;
+    vm->run_end = end;
+#define SYNC()   (s->iaoq_f = qf, s->iaoq_b = qb, s->icount = ic)
+#define RELOAD() (qf = s->iaoq_f, qb = s->iaoq_b, ic = s->icount, ckey = 0xFFCu)
 
     for (;;) {
         /* ---- between instructions: everything that is not the common case ---- */
-        if (UNLIKELY(vm->event | vm->slow | vm->stop_requested) || UNLIKELY(s->icount >= end)
-            || UNLIKELY(s->icount >= vm->timer_at)) {
+        if (UNLIKELY(vm->event) || UNLIKELY(ic >= vm->check_at)) {
+            SYNC();
+            ckey = 0xFFCu;
             int pending_io = vm->io_answered;     /* an answered exit must complete first */
             if (vm->stop_requested) {
                 __atomic_store_n(&vm->stop_requested, 0, __ATOMIC_RELAXED);
@@ -1233,22 +1298,28 @@ void hv_run(hv_vm_t *vm, uint64_t budget, uint32_t flags, hv_exit_t *out)
                 out->size = (uint32_t)vm->wp_hit_kind;
                 return;
             }
-            if (s->icount >= end) {
+            if (ic >= vm->run_end) {
                 fill_exit(vm, out, HV_EXIT_BUDGET);
                 return;
             }
-            if (s->icount >= vm->timer_at) {
+            if (ic >= vm->timer_at) {
                 vm->timer_at = ~0ull;
                 s->cr[CR_EIRR] |= 0x80000000u;    /* interval timer: EIRR bit 0 */
             }
-            vm->event = 0;
+            /* come back here at least every 64K instructions to see stop requests */
+            uint64_t at = vm->run_end < vm->timer_at ? vm->run_end : vm->timer_at;
+            vm->check_at = at - ic > 65536 ? ic + 65536 : at;
+            if (vm->code_gen != vm->tlb_gen || vm->code_psw != (s->psw & PSW_C))
+                vm->code_host = NULL;
             update_slow(vm);
+            vm->event = vm->slow;                 /* slow conditions keep us coming back */
             if (!pending_io && (s->psw & PSW_I) && (s->cr[CR_EIRR] & s->cr[CR_EIEM])) {
                 deliver(vm, INT_EXTERNAL, 0);
+                RELOAD();
                 continue;
             }
             if (vm->nbp && !skip_bp && !pending_io) {
-                uint32_t pc = s->iaoq_f & ~3u;
+                uint32_t pc = qf & ~3u;
                 for (int k = 0; k < vm->nbp; k++)
                     if (vm->bp[k] == pc) {
                         fill_exit(vm, out, HV_EXIT_BREAKPOINT);
@@ -1260,6 +1331,7 @@ void hv_run(hv_vm_t *vm, uint64_t budget, uint32_t flags, hv_exit_t *out)
             if ((s->psw & PSW_R) && !(s->psw & PSW_N) && (int32_t)s->cr[CR_RC] < 0
                 && !pending_io) {
                 deliver(vm, INT_RECOVERY, 0);
+                RELOAD();
                 continue;
             }
         }
@@ -1268,48 +1340,73 @@ void hv_run(hv_vm_t *vm, uint64_t budget, uint32_t flags, hv_exit_t *out)
         /* ---- nullified instruction: occupies its slot, does nothing ---- */
         if (UNLIKELY(s->psw & PSW_N)) {
             s->psw &= ~PSW_N;
-            s->iaoq_f = s->iaoq_b;
+            qf = qb;
             s->iasq_f = s->iasq_b;
-            s->iaoq_b += 4;
-            s->icount++;
+            qb += 4;
+            ic++;
             continue;
         }
 
+        /* ---- fetch ---- */
         uint32_t insn = 0;
-        int r = fetch(vm, &insn);
+        int r;
+        if (LIKELY((qf & 0xFFFFF003u) == ckey && s->iasq_f == vm->code_space)) {
+            const uint8_t *p = chost + (qf & 0xFFCu);
+            insn = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+            r = EX_OK;
+        } else {
+            SYNC();
+            r = fetch(vm, &insn);
+            if (r == EX_OK) {
+                ckey = vm->code_page;
+                chost = vm->code_host;
+            }
+        }
+
+        /* ---- execute ---- */
         if (LIKELY(r == EX_OK)) {
-            vm->next_off = s->iaoq_b + 4;
-            vm->next_space = s->iasq_b;
-            vm->nullify_next = 0;
-            vm->queue_replaced = 0;
-            vm->taken_branch = 0;
-            uint32_t rc_active = s->psw & PSW_R;
+            s->iaoq_f = qf;
+            s->iaoq_b = qb;
+            uint32_t psw_before = s->psw;
+            if (UNLIKELY(insn >> 27 == 0 || insn >> 26 == 5))
+                s->icount = ic;                   /* system ops may read the clock */
             r = execute(vm, insn);
             if (LIKELY(r == EX_OK)) {
-                if (UNLIKELY(vm->queue_replaced)) {
-                    vm->code_host = NULL;
-                    vm->event = 1;            /* rfi & co.: PSW may have changed */
+                qf = qb;
+                s->iasq_f = s->iasq_b;
+                qb += 4;
+            } else if (r >= EX_NULLIFY) {
+                if (UNLIKELY(r == EX_REPLACED)) {
+                    RELOAD();
                 } else {
-                    s->iaoq_f = s->iaoq_b;
+                    qf = qb;
                     s->iasq_f = s->iasq_b;
-                    s->iaoq_b = vm->next_off;
-                    s->iasq_b = vm->next_space;
-                    if (vm->nullify_next) s->psw |= PSW_N;
+                    if (r & EX_BRANCH) {
+                        qb = vm->next_off;
+                        s->iasq_b = vm->next_space;
+                    } else {
+                        qb += 4;
+                    }
+                    if (r & EX_NULLIFY) s->psw |= PSW_N;
                 }
-                if (UNLIKELY(rc_active)) s->cr[CR_RC]--;
-                s->icount++;
-                if (UNLIKELY(vm->wp_pending)) vm->event = 1;
-                vm->fault_valid = 0;
-                if (UNLIKELY((insn >> 26) <= 1)) vm->event = 1;   /* system control */
+            }
+            if (LIKELY(r >= 0 && (r == EX_OK || r >= EX_NULLIFY))) {
+                ic++;
+                if (UNLIKELY(vm->slow)) {
+                    if (psw_before & PSW_R) s->cr[CR_RC]--;
+                    if (vm->wp_pending) vm->event = 1;
+                }
                 continue;
             }
         }
+        SYNC();
         if (r > 0) {
             vm->wp_pending = 0;
             deliver(vm, r, insn);
+            RELOAD();
             /* a guest whose handler faults again at once never retires anything:
              * give control back rather than spin forever */
-            if (vm->last_deliver_icount == s->icount) {
+            if (vm->last_deliver_icount == ic) {
                 if (++vm->deliver_streak >= 100000) {
                     vm->deliver_streak = 0;
                     fill_exit(vm, out, HV_EXIT_FAULT);
@@ -1318,7 +1415,7 @@ void hv_run(hv_vm_t *vm, uint64_t budget, uint32_t flags, hv_exit_t *out)
                     return;
                 }
             } else {
-                vm->last_deliver_icount = s->icount;
+                vm->last_deliver_icount = ic;
                 vm->deliver_streak = 0;
             }
             continue;
@@ -1335,6 +1432,8 @@ void hv_run(hv_vm_t *vm, uint64_t budget, uint32_t flags, hv_exit_t *out)
         memcpy(out->msg, msg, sizeof msg);
         return;
     }
+#undef SYNC
+#undef RELOAD
 }
 
 /* ===================================================================== */

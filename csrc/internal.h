@@ -140,6 +140,7 @@ struct hv_vm {
     /* the code page the run loop is fetching from (a pure cache, keyed by tlb_gen) */
     const uint8_t *code_host;        /* host address of the page, NULL = invalid */
     uint32_t code_space, code_page, code_gen, code_psw;
+    uint64_t check_at, run_end;      /* hv_run: next slow-path visit, end of the budget */
     uint64_t last_deliver_icount;    /* interruption-loop detection */
     uint32_t deliver_streak;
 };

@@ -17,7 +17,7 @@ SOURCES = ["core.c", "mmu.c", "sys.c", "fpu.c"]
 ffibuilder = FFI()
 ffibuilder.cdef((CSRC / "hvcore.h").read_text())
 
-_cflags = ["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fno-strict-aliasing"]
+_cflags = ["-O3", "-fno-tree-slp-vectorize", "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fno-strict-aliasing"]
 _ldflags: list[str] = []
 if os.environ.get("HVDBG_SANITIZE") == "1":
     _cflags += ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined", "-O1", "-g"]
