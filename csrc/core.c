@@ -148,6 +148,15 @@ void hv_reset(hv_vm_t *vm)
 }
 
 hv_cpu_state_t *hv_state(hv_vm_t *vm) { return &vm->s; }
+
+void hv_state_changed(hv_vm_t *vm)
+{
+    mmu_flush_cache(vm);
+    vm->code_host = NULL;
+    vm->io_kind = 0;              /* a debugger that moved the PC abandons a pending access */
+    vm->io_answered = 0;
+    vm->event = 1;
+}
 uint32_t hv_ram_size(hv_vm_t *vm) { return vm->ram_size; }
 uint32_t hv_page_count(hv_vm_t *vm) { return vm->npages; }
 
@@ -495,11 +504,10 @@ static inline int cond_unit(unsigned cf, uint32_t res, uint32_t in1, uint32_t in
  * carry into bit k (a ^ b ^ sum). */
 static inline void set_carries(hv_vm_t *vm, uint32_t carry_in, int carry_out)
 {
-    uint32_t x = (carry_in >> 4) & 0x01111111u;   /* carries out of digits 0..6 */
-    x |= x >> 3;
-    x |= (x >> 6) & 0x000f000fu;
-    x |= (x >> 12) & 0xfu;
-    uint32_t field = (x & 0x7fu) | ((uint32_t)carry_out << 7);
+    /* carry out of digit i = carry into bit 4(i+1): move it to bit i */
+    uint32_t field = ((carry_in >> 4) & 1u) | ((carry_in >> 7) & 2u) | ((carry_in >> 10) & 4u)
+                   | ((carry_in >> 13) & 8u) | ((carry_in >> 16) & 16u) | ((carry_in >> 19) & 32u)
+                   | ((carry_in >> 22) & 64u) | ((uint32_t)carry_out << 7);
     vm->s.psw = (vm->s.psw & ~PSW_CB) | field << 8;
 }
 

@@ -76,6 +76,8 @@ hv_vm_t *hv_vm_new(uint32_t ram_bytes);          /* NULL if ram_bytes is 0, > 3 
 void hv_vm_free(hv_vm_t *vm);
 void hv_reset(hv_vm_t *vm);                      /* CPU + TLB to power-on state; memory untouched */
 hv_cpu_state_t *hv_state(hv_vm_t *vm);
+void hv_state_changed(hv_vm_t *vm);              /* call after writing hv_state() fields (PSW, PIDs, ...):
+                                                    drops the host-side translation caches */
 uint32_t hv_ram_size(hv_vm_t *vm);
 
 /* physical memory (RAM and the firmware region only; never I/O).  0 = ok, -1 = range not all memory */

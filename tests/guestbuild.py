@@ -96,7 +96,7 @@ def build(g: Guest) -> Path:
     cmd = [cc, *CFLAGS, f"-I{LIB}", "-T", str(LIB / "link.ld"), "-Wl,--gc-sections",
            "-Wl,--no-dynamic-linker", "-o", str(tmp), *map(str, libs), *map(str, g.sources),
            "-lgcc"]
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    r = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if r.returncode != 0:
         raise RuntimeError(f"building guest {g.name} failed:\n{' '.join(cmd)}\n{r.stderr}")
     tmp.rename(out)
@@ -107,7 +107,8 @@ def run_qemu(elf: Path, timeout: float = 60) -> bytes:
     qemu = need_tool(QEMU)
     r = subprocess.run([qemu, "-bios", str(elf), "-nographic", "-nodefaults", "-serial", "stdio",
                         "-monitor", "none", "-no-reboot", "-m", "256"],
-                       capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+                       capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL,
+                       check=False)
     if r.returncode != 0:
         raise RuntimeError(f"qemu failed ({r.returncode}): {r.stderr.decode(errors='replace')}")
     return r.stdout
@@ -116,7 +117,8 @@ def run_qemu(elf: Path, timeout: float = 60) -> bytes:
 def run_hvdbg(elf: Path, *args: str, timeout: float = 120,
               check: bool = True) -> subprocess.CompletedProcess[bytes]:
     r = subprocess.run([sys.executable, "-m", "hvdbg", "run", "--bios", str(elf), *args],
-                       capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+                       capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL,
+                       check=False)
     if check and r.returncode != 0:
         raise AssertionError(f"hvdbg run failed ({r.returncode}):\n"
                              f"{r.stderr.decode(errors='replace')}\nstdout:\n"

@@ -4,7 +4,6 @@ Expected values are worked out from the PA-RISC 1.1 manual, not read off the cor
 from __future__ import annotations
 
 import pytest
-
 from asmkit import CODE_BASE, Snippet
 
 M32 = 0xFFFFFFFF
@@ -39,7 +38,7 @@ def test_add_sets_carry_and_addc_consumes_it(a: int, b: int) -> None:
     s.run(2)
     assert s.gr(3) == (a + b) & M32
     assert s.gr(4) == (a + b) >> 32
-    assert bool(s.s.psw & PSW_CB_MSB) == False  # noqa: E712 -- addc 0+0+c has no carry out
+    assert bool(s.s.psw & PSW_CB_MSB) == False
 
 
 def test_64bit_add_and_sub_with_borrow() -> None:

@@ -2,9 +2,8 @@
 QEMU's byte for byte (or the checked-in expectation where QEMU 7.2 is known wrong)."""
 from __future__ import annotations
 
-import pytest
-
 import guestbuild as gb
+import pytest
 
 GUESTS = gb.all_guests()
 

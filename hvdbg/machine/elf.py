@@ -1,0 +1,96 @@
+"""Loading a firmware / bare-metal ELF into the firmware region, as QEMU's B160L does
+(PT_LOAD segments at their physical addresses; the CPU starts at ``e_entry``)."""
+from __future__ import annotations
+
+import io
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from elftools.common.exceptions import ELFError
+from elftools.elf.elffile import ELFFile
+
+from hvdbg.machine import memmap
+
+
+class GuestImageError(Exception):
+    """The file is not a PA-RISC firmware image hvdbg can load."""
+
+
+class PhysWriter(Protocol):
+    def write_phys(self, pa: int, data: bytes) -> None: ...
+
+
+@dataclass(frozen=True)
+class Segment:
+    paddr: int
+    data: bytes      # file contents; the rest up to memsz is zero
+    memsz: int
+
+
+@dataclass(frozen=True)
+class FirmwareImage:
+    entry: int
+    segments: tuple[Segment, ...]
+
+    @property
+    def low(self) -> int:
+        return min((s.paddr for s in self.segments), default=self.entry)
+
+    @property
+    def high(self) -> int:
+        return max((s.paddr + s.memsz for s in self.segments), default=self.entry)
+
+
+def parse_firmware(data: bytes, name: str = "image") -> FirmwareImage:
+    """Check and decode a firmware ELF held in ``data``."""
+    if data[:4] != b"\x7fELF":
+        raise GuestImageError(f"{name}: not an ELF file")
+    try:
+        elf = ELFFile(io.BytesIO(data))
+        machine, cls, little = elf["e_machine"], elf.elfclass, elf.little_endian
+        entry = elf["e_entry"]
+        headers = [elf.get_segment(i).header for i in range(elf.num_segments())]
+    except (ELFError, ValueError, EOFError, struct.error) as e:
+        raise GuestImageError(f"{name}: damaged or truncated ELF ({e})") from None
+    if machine != "EM_PARISC" or cls != 32 or little:
+        kind = f"{machine}, {cls}-bit, {'little' if little else 'big'}-endian"
+        raise GuestImageError(f"{name}: wrong architecture ({kind}); "
+                              "need a 32-bit big-endian PA-RISC (EM_PARISC) ELF")
+    segments = []
+    for ph in headers:
+        if ph["p_type"] != "PT_LOAD" or ph["p_memsz"] == 0:
+            continue
+        off, filesz, memsz, pa = ph["p_offset"], ph["p_filesz"], ph["p_memsz"], ph["p_paddr"]
+        if filesz > memsz:
+            raise GuestImageError(f"{name}: segment at {pa:#010x} has filesz > memsz")
+        if off + filesz > len(data):
+            raise GuestImageError(f"{name}: truncated file (segment at {pa:#010x} needs bytes "
+                                  f"up to {off + filesz:#x}, file has {len(data):#x})")
+        if not memmap.in_firmware(pa, memsz):
+            raise GuestImageError(
+                f"{name}: segment {pa:#010x}-{pa + memsz:#010x} lies outside the firmware "
+                f"region {memmap.FIRMWARE_START:#010x}-{memmap.FIRMWARE_END:#010x}")
+        segments.append(Segment(pa, data[off:off + filesz], memsz))
+    if not segments:
+        raise GuestImageError(f"{name}: no loadable segments")
+    if not memmap.in_firmware(entry, 4):
+        raise GuestImageError(f"{name}: entry point {entry:#010x} is outside the firmware region")
+    return FirmwareImage(entry, tuple(segments))
+
+
+def read_firmware(path: str | Path) -> FirmwareImage:
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise GuestImageError(f"{p}: cannot read ({e.strerror or e})") from None
+    return parse_firmware(data, str(p))
+
+
+def load_firmware(mem: PhysWriter, image: FirmwareImage) -> int:
+    """Copy ``image`` into guest memory (zero-filling up to memsz); returns the entry."""
+    for seg in image.segments:
+        mem.write_phys(seg.paddr, seg.data + bytes(seg.memsz - len(seg.data)))
+    return image.entry

@@ -1,0 +1,214 @@
+"""The Environment: every device of the B160L minimum and the host inputs behind them
+(architecture section 6).  One Environment may later be shared by a primary and a backup;
+only the hypervisor that is currently primary touches it.
+
+The Environment never touches a CPU directly: interrupts it raises accumulate in
+:attr:`Environment.pending_eirr` and the owning hypervisor delivers them
+(:meth:`take_eirr`) — at once for a plain emulator, at an epoch boundary for a primary.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from hvdbg.machine import memmap as mm
+from hvdbg.machine.lasi import CpuHpa, Lasi, LasiRtc
+from hvdbg.machine.uart import Uart16550
+
+log = logging.getLogger("hvdbg.machine")
+
+EIRR_TIMER = 0x80000000           # interval timer: EIRR bit 0
+UART_TICK_NS = 2_000_000          # host interval behind the UART character timeout
+
+
+class Device(Protocol):
+    def decodes(self, offset: int, size: int) -> bool: ...
+    def read(self, offset: int, size: int) -> int: ...
+    def write(self, offset: int, size: int, value: int) -> None: ...
+    def reset(self) -> None: ...
+    def snapshot(self) -> dict[str, Any]: ...
+    def restore(self, d: dict[str, Any]) -> None: ...
+
+
+class MemoryPort(Protocol):
+    ram_size: int
+
+    def write_phys(self, pa: int, data: bytes) -> None: ...
+
+
+class HostIntervalTimer:
+    """CR16 from host time (``HV_CLOCK_HOST``): 250 MHz, i.e. monotonic ns / 4.  A
+    compare value written with ``mtctl cr16`` fires once when the counter reaches it;
+    a value at most 1 µs ahead means the next 2^32 round, as QEMU does."""
+
+    def __init__(self, clock_ns: Callable[[], int] = time.monotonic_ns) -> None:
+        self.clock_ns = clock_ns
+        self.base = clock_ns()
+        self.deadline: int | None = None          # host ns, relative to base
+
+    def now(self) -> int:
+        return self.clock_ns() - self.base
+
+    def read(self) -> int:
+        return (self.now() >> 2) & 0xFFFFFFFF
+
+    def write_compare(self, value: int) -> None:
+        now = self.now()
+        deadline = (now & ~((1 << 34) - 1)) | ((value & 0xFFFFFFFF) << 2)
+        if deadline < now + 1000:
+            deadline += 1 << 34
+        self.deadline = deadline
+
+    def remaining_ns(self) -> int:
+        """Host ns until the armed compare value is reached (0 if due, large if idle)."""
+        if self.deadline is None:
+            return 1 << 62
+        return max(0, self.deadline - self.now())
+
+    def expired(self) -> bool:
+        """True once when the compare value has been passed."""
+        if self.deadline is not None and self.now() >= self.deadline:
+            self.deadline = None
+            return True
+        return False
+
+
+class Environment:
+    """Devices by physical address, console sink, host input, interrupt buffer."""
+
+    def __init__(self, console: Callable[[bytes], None] | None = None,
+                 rtc_clock: Callable[[], float] | None = None) -> None:
+        self.console = console or (lambda data: None)
+        self._tx = bytearray()
+        self._input: collections.deque[bytes] = collections.deque()
+        self._input_lock = threading.Lock()
+        self._held_input = b""                 # host bytes the UART could not take yet
+        self._last_tick = time.monotonic_ns()
+        self.pending_eirr = 0
+        self.power_off_requested = False
+        self.memory: MemoryPort | None = None  # where stores to RAM addresses go
+        self.read_cpu_eirr: Callable[[], int] = lambda: self.pending_eirr
+        self.timer = HostIntervalTimer()
+        self._logged: set[tuple[str, int]] = set()
+
+        self.cpu_hpa = CpuHpa(raise_eirr=self._raise_eirr, read_eirr=lambda: self.read_cpu_eirr())
+        self.lasi = Lasi(bus_write=self.bus_write, power_off=self._power_off)
+        self.uart = Uart16550(tx=self._tx.append,
+                              irq=lambda level: self.lasi.set_irq(mm.LASI_IRQ_UART, level))
+        self.rtc = LasiRtc(rtc_clock)
+        # first match wins: the UART and RTC sit inside LASI's 1 MiB window
+        self.regions: list[tuple[int, int, str, Device]] = [
+            (mm.LASI_UART, mm.LASI_UART_SIZE, "uart", self.uart),
+            (mm.LASI_RTC, 4, "rtc", self.rtc),
+            (mm.LASI_HPA, mm.LASI_SIZE, "lasi", self.lasi),
+            (mm.CPU_HPA, 4, "cpu_hpa", self.cpu_hpa),
+        ]
+
+    # ---- lifetime / state ----
+    def reset(self) -> None:
+        for _, _, _, dev in self.regions:
+            dev.reset()
+        self.pending_eirr = 0
+        self.power_off_requested = False
+        self.timer.deadline = None
+
+    def snapshot(self) -> dict[str, Any]:
+        d: dict[str, Any] = {name: dev.snapshot() for _, _, name, dev in self.regions}
+        d["pending_eirr"] = self.pending_eirr
+        d["power_off_requested"] = self.power_off_requested
+        return d
+
+    def restore(self, d: dict[str, Any]) -> None:
+        for _, _, name, dev in self.regions:
+            dev.restore(d[name])
+        self.pending_eirr = d["pending_eirr"]
+        self.power_off_requested = d["power_off_requested"]
+
+    # ---- interrupts / power ----
+    def _raise_eirr(self, bits: int) -> None:
+        self.pending_eirr |= bits
+
+    def take_eirr(self) -> int:
+        """EIRR bits raised since the last call (for the hypervisor to deliver)."""
+        bits, self.pending_eirr = self.pending_eirr, 0
+        return bits
+
+    def _power_off(self) -> None:
+        self.power_off_requested = True
+
+    # ---- physical I/O space ----
+    def _find(self, pa: int) -> tuple[str, Device, int] | None:
+        for base, size, name, dev in self.regions:
+            if base <= pa < base + size:
+                return name, dev, pa - base
+        return None
+
+    def _unassigned(self, kind: str, pa: int, size: int) -> None:
+        # as QEMU's unassigned memory: reads 0, writes ignored; tell the log once
+        if (kind, pa) not in self._logged:
+            self._logged.add((kind, pa))
+            log.warning("unmodelled I/O %s at %#010x (size %d): %s", kind, pa, size,
+                        "reads as 0" if kind == "read" else "ignored")
+
+    def io_read(self, pa: int, size: int) -> int:
+        hit = self._find(pa)
+        if hit is not None:
+            _, dev, off = hit
+            if dev.decodes(off, size):
+                return dev.read(off, size)
+        self._unassigned("read", pa, size)
+        return 0
+
+    def io_write(self, pa: int, size: int, value: int) -> None:
+        hit = self._find(pa)
+        if hit is not None:
+            _, dev, off = hit
+            if dev.decodes(off, size):
+                dev.write(off, size, value)
+                return
+        self._unassigned("write", pa, size)
+
+    def bus_write(self, pa: int, size: int, value: int) -> None:
+        """A device-initiated store (LASI's interrupt message): I/O space or memory."""
+        mem = self.memory
+        if mem is not None and (pa + size <= mem.ram_size or mm.in_firmware(pa, size)):
+            mem.write_phys(pa, value.to_bytes(size, "big"))
+        else:
+            self.io_write(pa, size, value)
+
+    # ---- host side: console and input ----
+    def flush_console(self) -> None:
+        if self._tx:
+            data = bytes(self._tx)
+            self._tx.clear()
+            self.console(data)
+
+    @property
+    def console_pending(self) -> int:
+        return len(self._tx)
+
+    def push_input(self, data: bytes) -> None:
+        """Thread-safe: host bytes for the console UART (delivered by :meth:`service`)."""
+        with self._input_lock:
+            self._input.append(bytes(data))
+
+    def service(self) -> None:
+        """Host-time housekeeping between guest slices: UART character timeout and
+        moving host input into the UART as fast as it accepts it."""
+        now = time.monotonic_ns()
+        if now - self._last_tick >= UART_TICK_NS:
+            self._last_tick = now
+            self.uart.tick()
+        if self._input:
+            with self._input_lock:
+                self._held_input += b"".join(self._input)
+                self._input.clear()
+        if self._held_input:
+            n = self.uart.can_receive()
+            if n:
+                chunk, self._held_input = self._held_input[:n], self._held_input[n:]
+                self.uart.receive(chunk)
