@@ -1455,7 +1455,7 @@ typedef struct core_snap {
     uint32_t tlb_next;
     int32_t clock_mode;
     uint32_t ticks_per_insn;
-    uint32_t pad;
+    uint32_t fpu_shadow;      /* the FP status word the FPU acts on (fpu.c) */
     uint64_t timer_at;
 } core_snap_t;
 
@@ -1476,6 +1476,7 @@ void hv_core_save(hv_vm_t *vm, uint8_t *buf)
     snap.clock_mode = vm->clock_mode;
     snap.ticks_per_insn = vm->ticks_per_insn;
     snap.timer_at = vm->timer_at;
+    snap.fpu_shadow = vm->fpu_shadow;
     memcpy(buf, &snap, sizeof snap);
 }
 
@@ -1491,6 +1492,7 @@ int hv_core_restore(hv_vm_t *vm, const uint8_t *buf)
     vm->clock_mode = snap.clock_mode == HV_CLOCK_VIRTUAL ? HV_CLOCK_VIRTUAL : HV_CLOCK_HOST;
     vm->ticks_per_insn = snap.ticks_per_insn ? snap.ticks_per_insn : 1;
     vm->timer_at = snap.timer_at;
+    vm->fpu_shadow = snap.fpu_shadow;
     vm->io_kind = 0;
     vm->io_answered = 0;
     vm->wp_pending = 0;
@@ -1499,26 +1501,4 @@ int hv_core_restore(hv_vm_t *vm, const uint8_t *buf)
     mmu_flush_cache(vm);
     vm->event = 1;
     return 0;
-}
-
-/* Fallback until mmu.c provides it: scan the TLB for an entry mapping space:off. */
-__attribute__((weak)) int mmu_page_artype(hv_vm_t *vm, uint32_t space, uint32_t off)
-{
-    for (int i = 0; i < TLB_ENTRIES; i++) {
-        const tlb_entry_t *e = &vm->tlb[i];
-        if (e->valid && e->va_space == space && e->va_page == off >> PAGE_SHIFT)
-            return e->ar_type;
-    }
-    return -1;
-}
-
-/* Fallback until mmu.c provides it: physical addressing when PSW.D/C is off. */
-__attribute__((weak)) int hv_translate(hv_vm_t *vm, uint32_t space, uint32_t offset, int is_code,
-                                       uint32_t *pa_out)
-{
-    if (!(vm->s.psw & (is_code ? PSW_C : PSW_D))) {
-        *pa_out = offset;
-        return 0;
-    }
-    return mmu_translate(vm, space, offset, 3, is_code, pa_out);
 }

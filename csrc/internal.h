@@ -76,16 +76,20 @@ typedef struct tlb_entry {
     uint32_t access_id;      /* protection id (access id) */
     uint8_t  valid, ar_type, ar_pl1, ar_pl2;
     uint8_t  t, d, b, u;     /* page-reference trap, dirty, data-break, uncacheable */
-    uint8_t  page_size, pad[3];
+    uint8_t  page_size;
+    uint8_t  used;           /* the address half was inserted (valid: the protection half too) */
+    uint8_t  pad[2];
 } tlb_entry_t;
 
 /* direct-mapped host-side translation cache in front of the architected TLB
- * (pure acceleration: flushed on any TLB/PID/PSW change that could alter a result) */
+ * (pure acceleration: an entry counts only while its gen equals vm->tlb_gen, so
+ * mmu_flush_cache() is O(1)) */
 #define TCACHE_BITS 10
 #define TCACHE_SIZE (1u << TCACHE_BITS)
 typedef struct tcache_entry {
-    uint32_t tag_space, tag_page;    /* tag_page = offset >> 12, or ~0 when invalid */
+    uint32_t tag_space, tag_page;    /* space and offset >> 12 */
     uint32_t pa_page;
+    uint32_t gen;                    /* vm->tlb_gen when filled */
     uint8_t  ok_read, ok_write, ok_exec, priv;  /* permissions precomputed for privilege `priv` */
 } tcache_entry_t;
 
@@ -104,7 +108,8 @@ struct hv_vm {
 
     /* translation caches: [0]=data [1]=instruction; rebuilt from tlb[] on miss */
     tcache_entry_t tcache[2][TCACHE_SIZE];
-    uint32_t tlb_gen;                /* bumped by mmu_flush_cache(): core.c drops its cached code page */
+    uint32_t tlb_gen;                /* bumped by mmu_flush_cache(): invalidates tcache entries and
+                                        core.c's cached code page */
 
     /* pending hypervisor exit (I/O, environment) and its answer */
     int io_answered;                 /* hv_io_complete() was called for the pending access */
@@ -143,6 +148,12 @@ struct hv_vm {
     uint64_t check_at, run_end;      /* hv_run: next slow-path visit, end of the budget */
     uint64_t last_deliver_icount;    /* interruption-loop detection */
     uint32_t deliver_streak;
+
+    /* ---- fpu.c ---- */
+    /* The FP status word the FPU acts on (QEMU's fr0_shadow): loaded from fr0's high word
+     * only by fldw/fldd into fr0 and by fpu_status_loaded(); may differ from fr0 after an
+     * FP operation writes fr0.  Architected-visible state: snapshots/digests must keep it. */
+    uint32_t fpu_shadow;
 };
 
 /* ---- services of core.c used by the other files ---- */
@@ -174,10 +185,21 @@ int mmu_page_artype(hv_vm_t *vm, uint32_t space, uint32_t off);
 
 /* ---- mmu.c ---- */
 /* translate for a data (is_code=0) or instruction (is_code=1) reference with the given
- * access (0 read, 1 write, 2 execute, 3 probe: no reference side effects).
- * Returns EX_OK with *pa, or an INT_* number. Honors PSW.D / PSW.C (physical when off). */
+ * access (0 read, 1 write, 2 execute, 3 probe: no rights checks, no side effects) at the
+ * current privilege.  Callers check PSW.D / PSW.C first (this always translates).
+ * Returns EX_OK with *pa, or an INT_* number. */
 int mmu_translate(hv_vm_t *vm, uint32_t space, uint32_t off, int access, int is_code, uint32_t *pa);
-void mmu_flush_cache(hv_vm_t *vm);       /* drop the host-side translation cache */
+/* The architected lookup, as QEMU 7.2's hppa_get_physical_address: at privilege `priv`
+ * for access type `type` (MMU_NONE: no checks, or one of MMU_R/W/X).  Returns EX_OK or
+ * an INT_*; *prot receives the MMU_R/W/X rights the entry grants. */
+enum { MMU_NONE = 0, MMU_R = 1, MMU_W = 2, MMU_X = 4 };
+int mmu_lookup(hv_vm_t *vm, uint32_t space, uint32_t off, int priv, int type,
+               uint32_t *pa, int *prot);
+void mmu_insert_addr(hv_vm_t *vm, uint32_t space, uint32_t off, uint32_t reg);   /* iitlba/idtlba */
+void mmu_insert_prot(hv_vm_t *vm, uint32_t space, uint32_t off, uint32_t reg);   /* iitlbp/idtlbp */
+void mmu_purge(hv_vm_t *vm, uint32_t space, uint32_t off);                       /* pitlb/pdtlb */
+void mmu_purge_all(hv_vm_t *vm);                                                 /* pitlbe/pdtlbe */
+void mmu_flush_cache(hv_vm_t *vm);       /* drop the host-side translation cache (O(1)) */
 void mmu_reset(hv_vm_t *vm);
 
 /* ---- sys.c: major opcodes 0x00 (system control), 0x01 (memory management), 0x05 (diag) ---- */
@@ -186,6 +208,9 @@ int sys_exec(hv_vm_t *vm, uint32_t insn);
 /* ---- fpu.c: FP coprocessor opcodes 0x06, 0x09, 0x0B, 0x0C, 0x0E, 0x26 ---- */
 int fpu_exec(hv_vm_t *vm, uint32_t insn);
 void fpu_reset(hv_vm_t *vm);
+/* fr0's high word was written from outside (debugger, snapshot restore): make the FPU act
+ * on it, as QEMU does when gdb writes fr0 */
+void fpu_status_loaded(hv_vm_t *vm);
 
 /* ---- helpers for field extraction (PA-RISC numbers bits from the MSB: bit 0 = 1<<31) ---- */
 #define BITS(insn, from, to)  (((insn) >> (31 - (to))) & ((1u << ((to) - (from) + 1)) - 1u))
