@@ -41,6 +41,13 @@ static inline void mark_dirty(hv_vm_t *vm, uint32_t pa)
         vm->dirty[(vm->ram_size >> PAGE_SHIFT) + ((pa - FW_BASE) >> PAGE_SHIFT)] = 1;
 }
 
+static inline void io_clear(hv_vm_t *vm)
+{
+    vm->io_nlog = 0;
+    vm->io_pos = 0;
+    vm->io_answered = 0;
+}
+
 static inline uint64_t load_be(const uint8_t *p, unsigned size)
 {
     switch (size) {
@@ -139,8 +146,7 @@ void hv_reset(hv_vm_t *vm)
     mmu_reset(vm);
     mmu_flush_cache(vm);
     fpu_reset(vm);
-    vm->io_kind = 0;
-    vm->io_answered = 0;
+    io_clear(vm);
     vm->wp_pending = 0;
     vm->timer_at = ~0ull;
     vm->code_host = NULL;
@@ -153,8 +159,7 @@ void hv_state_changed(hv_vm_t *vm)
 {
     mmu_flush_cache(vm);
     vm->code_host = NULL;
-    vm->io_kind = 0;              /* a debugger that moved the PC abandons a pending access */
-    vm->io_answered = 0;
+    io_clear(vm);                 /* a debugger that moved the PC abandons a pending access */
     vm->event = 1;
 }
 uint32_t hv_ram_size(hv_vm_t *vm) { return vm->ram_size; }
@@ -212,9 +217,9 @@ void hv_request_stop(hv_vm_t *vm)
 
 void hv_io_complete(hv_vm_t *vm, uint32_t value)
 {
-    if (vm->io_kind) {
+    if (vm->io_nlog && !vm->io_answered) {
+        vm->io_log[vm->io_nlog - 1].value = value;
         vm->io_answered = 1;
-        vm->io_value = value;
     }
 }
 
@@ -307,23 +312,31 @@ static void exit_io(hv_vm_t *vm, uint32_t reason, uint32_t pa, unsigned size, ui
     e->size = size;
     e->value = (uint32_t)val;
     e->value_hi = (uint32_t)(val >> 32);
-    vm->io_kind = (int)reason;
-    vm->io_addr = pa;
+    if (vm->io_nlog >= IO_LOG_MAX || vm->io_pos != vm->io_nlog)
+        io_clear(vm);                 /* cannot happen: no instruction makes 4 I/O accesses */
+    vm->io_log[vm->io_nlog].kind = reason;
+    vm->io_log[vm->io_nlog].addr = pa;
+    vm->io_log[vm->io_nlog].value = 0;
+    vm->io_nlog++;
     vm->io_pc = vm->s.iaoq_f;
     vm->io_answered = 0;
+    vm->event = 1;                    /* the journal is cleared once the instruction completes */
 }
 
-/* The answer to this instruction's pending exit, if it is the one that exited. */
+/* Replay the next journal entry if this access is the one recorded there. */
 static inline int io_take(hv_vm_t *vm, uint32_t reason, uint32_t addr, uint32_t *val)
 {
-    if (vm->io_answered && vm->io_kind == (int)reason && vm->io_addr == addr
-        && vm->io_pc == vm->s.iaoq_f) {
-        vm->io_answered = 0;
-        vm->io_kind = 0;
-        if (val) *val = vm->io_value;
-        return 1;
+    int k = vm->io_pos;
+    if (k >= vm->io_nlog || vm->io_pc != vm->s.iaoq_f)
+        return 0;
+    if (vm->io_log[k].kind != reason || vm->io_log[k].addr != addr
+        || (k == vm->io_nlog - 1 && !vm->io_answered)) {
+        io_clear(vm);                 /* the instruction took another path: start afresh */
+        return 0;
     }
-    return 0;
+    vm->io_pos = k + 1;
+    if (val) *val = vm->io_log[k].value;
+    return 1;
 }
 
 static inline int data_translate(hv_vm_t *vm, uint32_t space, uint32_t off, int access,
@@ -1262,7 +1275,7 @@ static void fill_exit(hv_vm_t *vm, hv_exit_t *out, uint32_t reason)
 /* Recompute the persistent slow-path conditions. */
 static inline void update_slow(hv_vm_t *vm)
 {
-    vm->slow = vm->nbp > 0 || vm->nwp > 0 || (vm->s.psw & PSW_R) != 0;
+    vm->slow = vm->nbp > 0 || vm->nwp > 0 || (vm->s.psw & PSW_R) != 0 || vm->io_nlog > 0;
 }
 
 void hv_run(hv_vm_t *vm, uint64_t budget, uint32_t flags, hv_exit_t *out)
@@ -1275,6 +1288,7 @@ void hv_run(hv_vm_t *vm, uint64_t budget, uint32_t flags, hv_exit_t *out)
     int skip_bp = (flags & HV_RUN_SKIP_BP) != 0;
     vm->event = 1;
     vm->queue_replaced = 0;
+    vm->io_pos = 0;                          /* replay the I/O journal from its start */
 
     /* The hot state lives in locals; s->... is brought up to date before anything
      * that may read it (every instruction stores the queue front/back, so exec
@@ -1293,7 +1307,7 @@ void hv_run(hv_vm_t *vm, uint64_t budget, uint32_t flags, hv_exit_t *out)
         if (UNLIKELY(vm->event) || UNLIKELY(ic >= vm->check_at)) {
             SYNC();
             ckey = 0xFFCu;
-            int pending_io = vm->io_answered;     /* an answered exit must complete first */
+            int pending_io = vm->io_nlog > 0;     /* an exited instruction must complete first */
             if (vm->stop_requested) {
                 __atomic_store_n(&vm->stop_requested, 0, __ATOMIC_RELAXED);
                 fill_exit(vm, out, HV_EXIT_STOP);
@@ -1403,6 +1417,10 @@ void hv_run(hv_vm_t *vm, uint64_t budget, uint32_t flags, hv_exit_t *out)
                 if (UNLIKELY(vm->slow)) {
                     if (psw_before & PSW_R) s->cr[CR_RC]--;
                     if (vm->wp_pending) vm->event = 1;
+                    if (vm->io_nlog) {            /* the exited instruction completed */
+                        io_clear(vm);
+                        vm->event = 1;
+                    }
                 }
                 continue;
             }
@@ -1410,6 +1428,7 @@ void hv_run(hv_vm_t *vm, uint64_t budget, uint32_t flags, hv_exit_t *out)
         SYNC();
         if (r > 0) {
             vm->wp_pending = 0;
+            io_clear(vm);
             deliver(vm, r, insn);
             RELOAD();
             /* a guest whose handler faults again at once never retires anything:
@@ -1493,8 +1512,7 @@ int hv_core_restore(hv_vm_t *vm, const uint8_t *buf)
     vm->ticks_per_insn = snap.ticks_per_insn ? snap.ticks_per_insn : 1;
     vm->timer_at = snap.timer_at;
     vm->fpu_shadow = snap.fpu_shadow;
-    vm->io_kind = 0;
-    vm->io_answered = 0;
+    io_clear(vm);
     vm->wp_pending = 0;
     vm->fault_valid = 0;
     vm->code_host = NULL;

@@ -111,10 +111,14 @@ struct hv_vm {
     uint32_t tlb_gen;                /* bumped by mmu_flush_cache(): invalidates tcache entries and
                                         core.c's cached code page */
 
-    /* pending hypervisor exit (I/O, environment) and its answer */
-    int io_answered;                 /* hv_io_complete() was called for the pending access */
-    uint32_t io_value;
-    uint32_t io_addr;                /* address/kind of the pending access, to match on re-execution */
+    /* I/O journal of the instruction that exited to the hypervisor (I/O, environment).
+     * It is re-executed on the next hv_run and replays the answered accesses in order, so
+     * an instruction with several I/O accesses (stby, ldcw) completes exactly once. */
+#define IO_LOG_MAX 4
+    struct { uint32_t kind, addr, value; } io_log[IO_LOG_MAX];
+    int io_nlog;                     /* accesses in the journal; the last one may be unanswered */
+    int io_pos;                      /* next journal entry to replay */
+    int io_answered;                 /* hv_io_complete() answered the last entry */
     hv_exit_t *exit;                 /* where the current hv_run writes its exit */
 
     /* per-instruction scratch the exec functions may set (see core.c) */
@@ -137,7 +141,6 @@ struct hv_vm {
     /* ---- core.c private ---- */
     int slow;                        /* per-instruction slow checks needed (bp, PSW.R, wp) */
     uint64_t timer_at;               /* virtual clock: icount at which EIRR bit 0 rises (~0 = never) */
-    int io_kind;                     /* kind of the pending exit (HV_EXIT_*), 0 = none */
     uint32_t io_pc;                  /* iaoq_f of the instruction that exited */
     int wp_pending;                  /* a watchpoint hit during the current instruction */
     int fault_valid;                 /* core_fault_addr() was called for the current instruction */

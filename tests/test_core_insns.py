@@ -265,3 +265,32 @@ def test_trap_loop_returns_a_fault_instead_of_hanging() -> None:
     s.s.cr[14] = 0x40000                         # vectors full of zeros: illegal again and again
     e = s.run(10)
     assert e.reason == s.lib.HV_EXIT_FAULT
+
+
+def test_instruction_with_two_io_accesses_completes_once() -> None:
+    # stby,b at an address = 1 mod 4 stores a byte and a halfword: two I/O exits, then
+    # the instruction retires exactly once and each store reached the hypervisor once
+    s = snip("stby,b %r1,1(%r2)\nldi 5,%r3", r1=0xAABBCCDD, r2=0xFFD00000)
+    seen = []
+    for _ in range(5):
+        e = s.run(2)
+        if e.reason == s.lib.HV_EXIT_BUDGET:
+            break
+        assert e.reason == s.lib.HV_EXIT_IO_WRITE
+        seen.append((e.addr, e.size, e.value))
+        s.lib.hv_io_complete(s.vm, 0)
+    assert seen == [(0xFFD00001, 1, 0xBB), (0xFFD00002, 2, 0xCCDD)]
+    assert s.gr(3) == 5 and s.s.icount == 2
+
+
+def test_ldcw_on_io_reads_then_clears_once() -> None:
+    s = snip("ldcw 0(%r2),%r1\nldi 5,%r3", r2=0xFFD00010)
+    e = s.run(2)
+    assert e.reason == s.lib.HV_EXIT_IO_READ
+    s.lib.hv_io_complete(s.vm, 7)
+    e = s.run(2)
+    assert e.reason == s.lib.HV_EXIT_IO_WRITE and e.value == 0
+    s.lib.hv_io_complete(s.vm, 0)
+    e = s.run(2)
+    assert e.reason == s.lib.HV_EXIT_BUDGET
+    assert s.gr(1) == 7 and s.gr(3) == 5 and s.s.icount == 2
