@@ -307,6 +307,8 @@ void core_fault_addr(hv_vm_t *vm, uint32_t space, uint32_t off)
 static void exit_io(hv_vm_t *vm, uint32_t reason, uint32_t pa, unsigned size, uint64_t val)
 {
     hv_exit_t *e = vm->exit;
+    if (size < 8)
+        val &= (1ull << (8 * size)) - 1;   /* the bytes actually stored */
     e->reason = reason;
     e->addr = pa;
     e->size = size;
