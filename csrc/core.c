@@ -157,6 +157,7 @@ hv_cpu_state_t *hv_state(hv_vm_t *vm) { return &vm->s; }
 
 void hv_state_changed(hv_vm_t *vm)
 {
+    fpu_status_loaded(vm);        /* the FPU acts on fr0 as written (as QEMU's gdbstub does) */
     mmu_flush_cache(vm);
     vm->code_host = NULL;
     io_clear(vm);                 /* a debugger that moved the PC abandons a pending access */
