@@ -400,37 +400,6 @@ int core_store(hv_vm_t *vm, uint32_t space, uint32_t off, unsigned size, uint64_
     return EX_OK;
 }
 
-/* Inline fast paths for aligned RAM access with data translation off; anything
- * else (virtual mode, firmware region, I/O, watchpoints, faults) takes the
- * general path above, which gives the same result. */
-static inline int ld_fast(hv_vm_t *vm, uint32_t space, uint32_t off, unsigned size, uint32_t *v)
-{
-    if (LIKELY(!(off & (size - 1)) && !(vm->s.psw & PSW_D) && off < vm->ram_size && !vm->nwp)) {
-        const uint8_t *p = vm->ram + off;
-        *v = size == 4 ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]
-           : size == 2 ? (uint32_t)p[0] << 8 | p[1] : p[0];
-        return EX_OK;
-    }
-    uint64_t w;
-    int r = core_load(vm, space, off, size, &w);
-    *v = (uint32_t)w;
-    return r;
-}
-
-static inline int st_fast(hv_vm_t *vm, uint32_t space, uint32_t off, unsigned size, uint32_t v)
-{
-    if (LIKELY(!(off & (size - 1)) && !(vm->s.psw & PSW_D) && off < vm->ram_size && !vm->nwp)) {
-        uint8_t *p = vm->ram + off;
-        if (size == 4) { p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16);
-                         p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v; }
-        else if (size == 2) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-        else p[0] = (uint8_t)v;
-        vm->dirty[off >> PAGE_SHIFT] = 1;
-        return EX_OK;
-    }
-    return core_store(vm, space, off, size, v);
-}
-
 /* environment door: mfctl/mtctl cr16 */
 int core_env_read(hv_vm_t *vm, uint32_t which, uint32_t *val)
 {
@@ -759,18 +728,18 @@ static inline ea_t form_ea(const hv_vm_t *vm, unsigned sp, unsigned b, uint32_t 
 
 static inline int do_ld(hv_vm_t *vm, unsigned t, unsigned b, ea_t e, unsigned size, int modify)
 {
-    uint32_t v;
-    int r = ld_fast(vm, e.space, e.addr, size, &v);
+    uint64_t v;
+    int r = core_load_fast(vm, e.space, e.addr, size, &v);
     if (r) return r;
     if (modify) core_set_gr(vm, b, e.newbase);
-    core_set_gr(vm, t, v);                            /* if t == b the loaded value wins */
+    core_set_gr(vm, t, (uint32_t)v);                  /* if t == b the loaded value wins */
     return EX_OK;
 }
 
 static inline int do_st(hv_vm_t *vm, unsigned b, ea_t e, unsigned size, uint32_t val,
                         int modify)
 {
-    int r = st_fast(vm, e.space, e.addr, size, val);
+    int r = core_store_fast(vm, e.space, e.addr, size, val);
     if (r) return r;
     if (modify) core_set_gr(vm, b, e.newbase);
     return EX_OK;

@@ -762,11 +762,11 @@ static int fp_mem(hv_vm_t *vm, int store, int dbl, unsigned rt, unsigned rb, uns
     int r;
     if (store) {
         uint64_t v = dbl ? vm->s.fr[rt & 31] : frw(vm, rt);
-        r = core_store(vm, space, addr, dbl ? 8 : 4, v);
+        r = core_store_fast(vm, space, addr, dbl ? 8 : 4, v);
         if (r != EX_OK) return r;
     } else {
         uint64_t v;
-        r = core_load(vm, space, addr, dbl ? 8 : 4, &v);
+        r = core_load_fast(vm, space, addr, dbl ? 8 : 4, &v);
         if (r != EX_OK) return r;
         if (dbl) vm->s.fr[rt & 31] = v;
         else set_frw(vm, rt, (uint32_t)v);

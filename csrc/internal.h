@@ -165,6 +165,54 @@ struct hv_vm {
  * an INT_* number (IOR/ISR already recorded) or EX_EXIT. */
 int core_load(hv_vm_t *vm, uint32_t space, uint32_t off, unsigned size, uint64_t *val);
 int core_store(hv_vm_t *vm, uint32_t space, uint32_t off, unsigned size, uint64_t val);
+/* Inline fast paths for aligned accesses to RAM or the firmware region with data
+ * translation off and no watchpoints; anything else takes core_load/core_store, which
+ * give the same result.  size is 1, 2, 4 or 8. */
+static inline uint8_t *core_fast_ptr(hv_vm_t *vm, uint32_t off, unsigned size)
+{
+    if ((off & (size - 1)) || (vm->s.psw & PSW_D) || vm->nwp)
+        return NULL;
+    if (off < vm->ram_size)
+        return vm->ram + off;
+    if (off - FW_BASE < FW_SIZE)
+        return vm->fw + (off - FW_BASE);
+    return NULL;
+}
+
+static inline void core_fast_dirty(hv_vm_t *vm, uint32_t off)
+{
+    uint32_t page = off < vm->ram_size ? off >> PAGE_SHIFT
+                  : (vm->ram_size >> PAGE_SHIFT) + ((off - FW_BASE) >> PAGE_SHIFT);
+    vm->dirty[page] = 1;
+}
+
+static inline int core_load_fast(hv_vm_t *vm, uint32_t space, uint32_t off, unsigned size,
+                                 uint64_t *v)
+{
+    const uint8_t *p = core_fast_ptr(vm, off, size);
+    if (LIKELY(p != NULL)) {
+        uint64_t x = 0;
+        for (unsigned k = 0; k < size; k++)
+            x = x << 8 | p[k];
+        *v = x;
+        return EX_OK;
+    }
+    return core_load(vm, space, off, size, v);
+}
+
+static inline int core_store_fast(hv_vm_t *vm, uint32_t space, uint32_t off, unsigned size,
+                                  uint64_t v)
+{
+    uint8_t *p = core_fast_ptr(vm, off, size);
+    if (LIKELY(p != NULL)) {
+        for (unsigned k = size; k-- > 0; v >>= 8)
+            p[k] = (uint8_t)v;
+        core_fast_dirty(vm, off);
+        return EX_OK;
+    }
+    return core_store(vm, space, off, size, v);
+}
+
 /* space for a memory reference: s != 0 -> sr[s]; s == 0 -> sr[4 + (base >> 30)] */
 static inline uint32_t core_space(const hv_vm_t *vm, unsigned s, uint32_t base) {
     return s ? vm->s.sr[s] : vm->s.sr[4 + (base >> 30)];
