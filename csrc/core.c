@@ -726,7 +726,8 @@ static inline ea_t form_ea(const hv_vm_t *vm, unsigned sp, unsigned b, uint32_t 
     return e;
 }
 
-static inline int do_ld(hv_vm_t *vm, unsigned t, unsigned b, ea_t e, unsigned size, int modify)
+static inline __attribute__((always_inline)) int do_ld(hv_vm_t *vm, unsigned t, unsigned b,
+                                                       ea_t e, unsigned size, int modify)
 {
     uint64_t v;
     int r = core_load_fast(vm, e.space, e.addr, size, &v);
@@ -736,8 +737,8 @@ static inline int do_ld(hv_vm_t *vm, unsigned t, unsigned b, ea_t e, unsigned si
     return EX_OK;
 }
 
-static inline int do_st(hv_vm_t *vm, unsigned b, ea_t e, unsigned size, uint32_t val,
-                        int modify)
+static inline __attribute__((always_inline)) int do_st(hv_vm_t *vm, unsigned b, ea_t e,
+                                                       unsigned size, uint32_t val, int modify)
 {
     int r = core_store_fast(vm, e.space, e.addr, size, val);
     if (r) return r;
@@ -780,7 +781,22 @@ static int exec_ldst_index(hv_vm_t *vm, uint32_t insn)
         modify = m ? 1 : 0;                            /* indexed,m: post-modify */
     }
 
-    if (ext4 < 4 || ext4 == 6 || ext4 == 7) {          /* ldb/ldh/ldw(/ldd), ldwa, ldcw */
+    if (LIKELY(ext4 < 3)) {                            /* ldb/ldh/ldw: the hot forms */
+        uint32_t ofs;
+        if (isshort) {
+            ofs = (uint32_t)low_sign_ext(xr, 5);
+        } else {
+            ofs = vm->s.gr[xr];
+            if (au) ofs <<= ext4;                      /* ,s: scale by the access size */
+        }
+        e = form_ea(vm, sp, b, ofs, modify);
+        switch (ext4) {                                /* constant sizes: straight-line code */
+        case 0: return do_ld(vm, t, b, e, 1, modify);
+        case 1: return do_ld(vm, t, b, e, 2, modify);
+        default: return do_ld(vm, t, b, e, 4, modify);
+        }
+    }
+    if (ext4 < 4 || ext4 == 6 || ext4 == 7) {          /* (ldd), ldwa, ldcw */
         unsigned size = ext4 < 4 ? 1u << ext4 : 4;
         if (ext4 == 3) return INT_ILLEGAL;             /* ldd is PA 2.0 */
         if (isshort) {
@@ -814,9 +830,12 @@ static int exec_ldst_index(hv_vm_t *vm, uint32_t insn)
     int32_t disp = low_sign_ext(t, 5);
     uint32_t val = vm->s.gr[xr];
     switch (ext4) {
-    case 8: case 9: case 10:                           /* stbs/sths/stws */
-        e = form_ea(vm, sp, b, (uint32_t)disp, modify);
-        return do_st(vm, b, e, 1u << (ext4 - 8), val, modify);
+    case 8:                                            /* stbs/sths/stws */
+        return do_st(vm, b, form_ea(vm, sp, b, (uint32_t)disp, modify), 1, val, modify);
+    case 9:
+        return do_st(vm, b, form_ea(vm, sp, b, (uint32_t)disp, modify), 2, val, modify);
+    case 10:
+        return do_st(vm, b, form_ea(vm, sp, b, (uint32_t)disp, modify), 4, val, modify);
     case 14: {                                         /* stwa: absolute */
         if (core_privilege(vm)) return INT_PRIV_OP;
         e = form_ea(vm, sp, b, (uint32_t)disp, modify);
@@ -1362,8 +1381,7 @@ void hv_run(hv_vm_t *vm, uint64_t budget, uint32_t flags, hv_exit_t *out)
             s->iaoq_f = qf;
             s->iaoq_b = qb;
             uint32_t psw_before = s->psw;
-            if (UNLIKELY(insn >> 27 == 0 || insn >> 26 == 5))
-                s->icount = ic;                   /* system ops may read the clock */
+            s->icount = ic;                       /* system ops may read the clock */
             r = execute(vm, insn);
             if (LIKELY(r == EX_OK)) {
                 qf = qb;
