@@ -970,8 +970,11 @@ static int exec_branch_group(hv_vm_t *vm, uint32_t insn)   /* major 0x3A */
     }
     case 2:                                           /* blr */
         if (BITS(insn, 19, 29) != 0 || (insn & 1)) return INT_ILLEGAL;
+    {
+        uint32_t dest = vm->s.iaoq_f + 8 + (vm->s.gr[x] << 3);   /* before the link: x may be t */
         core_set_gr(vm, t, link);
-        return ubranch(vm, vm->s.iaoq_f + 8 + (vm->s.gr[x] << 3), n);
+        return ubranch(vm, dest, n);
+    }
     case 6: case 7:
         if (BITS(insn, 19, 19) == 0) {                /* bv */
             if (sub != 6 || BITS(insn, 20, 29) != 0 || (insn & 1)) return INT_ILLEGAL;

@@ -294,3 +294,9 @@ def test_ldcw_on_io_reads_then_clears_once() -> None:
     e = s.run(2)
     assert e.reason == s.lib.HV_EXIT_BUDGET
     assert s.gr(1) == 7 and s.gr(3) == 5 and s.s.icount == 2
+
+
+def test_blr_with_link_equal_to_index_uses_the_old_index() -> None:
+    s = snip("blr %r1,%r1\nnop\nldi 1,%r3\nldi 2,%r3\nldi 3,%r4", r1=1)
+    s.run(3)
+    assert s.gr(1) == CODE_BASE + 8 and s.gr(3) == 0 and s.gr(4) == 3   # target +16
