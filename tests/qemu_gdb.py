@@ -1,0 +1,248 @@
+"""A minimal GDB remote-serial-protocol client for driving QEMU's gdbstub from tests.
+
+Only what the differential tests need: ``?``, ``g``, ``p``, ``m``, ``s``, ``c``,
+``Z0``/``z0``, ``k``, plus ``QStartNoAckMode`` (halves the round trips).  Not gdb
+itself: a step + ``g`` costs one socket round trip each, about 50 µs, where gdb/MI
+would cost milliseconds.
+
+The ``g`` reply of QEMU 7.2's hppa stub (``target/hppa/gdbstub.c``) is 128 big-endian
+32-bit registers in gdb's hppa32 order (``/work/shared/design/gdb.md``): 0 = PSW (with
+N, V and the C/B nibble carries folded in), 1..31 = GRs, 32 = SAR, 33..36 =
+IAOQ/IASQ front and back (spaces as 32-bit values), 37..63 control and space registers,
+and 64..127 = the two 32-bit halves of fr0..fr31, high half first (so 64 is the FP
+status register).  The FP registers are part of ``g``.
+"""
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+NUM_REGS = 128
+QEMU = "qemu-system-hppa"
+
+
+class GdbProtocolError(Exception):
+    """The stub answered something we did not expect (or nothing at all)."""
+
+
+def checksum(payload: bytes) -> int:
+    return sum(payload) & 0xFF
+
+
+def escape(payload: bytes) -> bytes:
+    out = bytearray()
+    for b in payload:
+        if b in b"#$}*":
+            out += bytes((0x7D, b ^ 0x20))
+        else:
+            out.append(b)
+    return bytes(out)
+
+
+def unescape(payload: bytes) -> bytes:
+    """Undo ``}`` escapes and ``*`` run-length encoding in a received packet."""
+    out = bytearray()
+    i = 0
+    while i < len(payload):
+        b = payload[i]
+        if b == 0x7D:
+            i += 1
+            out.append(payload[i] ^ 0x20)
+        elif b == 0x2A and out:          # "X*n": repeat X (n - 29) more times
+            i += 1
+            out += bytes((out[-1],)) * (payload[i] - 29)
+        else:
+            out.append(b)
+        i += 1
+    return bytes(out)
+
+
+class GdbClient:
+    """Talks RSP over a connected socket."""
+
+    def __init__(self, sock: socket.socket, timeout: float = 10.0) -> None:
+        self.sock = sock
+        sock.settimeout(timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._buf = bytearray()
+        self.ack = True
+
+    # ---- framing ----
+    def _recv_more(self) -> None:
+        try:
+            data = self.sock.recv(65536)
+        except TimeoutError:
+            raise GdbProtocolError("timed out waiting for the stub") from None
+        if not data:
+            raise GdbProtocolError("the stub closed the connection")
+        self._buf += data
+
+    def _read_packet(self) -> bytes:
+        while True:
+            start = self._buf.find(b"$")
+            if start >= 0:
+                del self._buf[:start]        # drop acks and noise before the packet
+                end = self._buf.find(b"#")
+                if end >= 0 and len(self._buf) >= end + 3:
+                    payload = bytes(self._buf[1:end])
+                    cs = int(self._buf[end + 1:end + 3], 16)
+                    del self._buf[:end + 3]
+                    if checksum(payload) != cs:
+                        raise GdbProtocolError(f"bad checksum on packet {payload[:60]!r}")
+                    if self.ack:
+                        self.sock.sendall(b"+")
+                    return unescape(payload)
+            self._recv_more()
+
+    def _send_packet(self, payload: bytes) -> None:
+        body = escape(payload)
+        frame = b"$" + body + b"#" + f"{checksum(body):02x}".encode()
+        self.sock.sendall(frame)
+        while self.ack:                     # the stub acks before it answers
+            if self._buf[:1] == b"+":
+                del self._buf[:1]
+                return
+            if self._buf[:1] == b"-":
+                raise GdbProtocolError(f"stub NAKed {payload[:60]!r}")
+            if self._buf:
+                raise GdbProtocolError(f"expected an ack, got {bytes(self._buf[:40])!r}")
+            self._recv_more()
+
+    def command(self, payload: str | bytes) -> str:
+        """Send one packet and return the reply's payload."""
+        if isinstance(payload, str):
+            payload = payload.encode()
+        self._send_packet(payload)
+        return self._read_packet().decode("latin-1")
+
+    # ---- requests ----
+    def start_no_ack(self) -> None:
+        if self.command("QStartNoAckMode") == "OK":
+            self.ack = False
+
+    def halt_reason(self) -> str:
+        return self.command("?")
+
+    def read_registers(self) -> list[int]:
+        reply = self.command("g")
+        if reply.startswith("E") or len(reply) < NUM_REGS * 8:
+            raise GdbProtocolError(f"unexpected g reply {reply[:40]!r} ({len(reply)} chars)")
+        return [int(reply[i * 8:i * 8 + 8], 16) for i in range(NUM_REGS)]
+
+    def read_register(self, num: int) -> int:
+        reply = self.command(f"p{num:x}")
+        if len(reply) != 8:
+            raise GdbProtocolError(f"unexpected p reply {reply!r}")
+        return int(reply, 16)
+
+    def read_memory(self, addr: int, length: int, chunk: int = 1024) -> bytes:
+        out = bytearray()
+        while length > 0:
+            n = min(chunk, length)
+            reply = self.command(f"m{addr:x},{n:x}")
+            if reply.startswith("E") or len(reply) != 2 * n:
+                raise GdbProtocolError(f"m{addr:x},{n:x} failed: {reply[:40]!r}")
+            out += bytes.fromhex(reply)
+            addr += n
+            length -= n
+        return bytes(out)
+
+    def step(self) -> str:
+        reply = self.command("s")
+        if not reply.startswith(("T", "S")):
+            raise GdbProtocolError(f"step answered {reply!r}")
+        return reply
+
+    def cont(self) -> str:
+        reply = self.command("c")
+        if not reply.startswith(("T", "S")):
+            raise GdbProtocolError(f"continue answered {reply!r}")
+        return reply
+
+    def set_breakpoint(self, addr: int) -> None:
+        reply = self.command(f"Z0,{addr:x},4")
+        if reply != "OK":
+            raise GdbProtocolError(f"Z0 at {addr:#x} answered {reply!r}")
+
+    def remove_breakpoint(self, addr: int) -> None:
+        reply = self.command(f"z0,{addr:x},4")
+        if reply != "OK":
+            raise GdbProtocolError(f"z0 at {addr:#x} answered {reply!r}")
+
+    def kill(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.sendall(b"$k#6b")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _connect(port: int, proc: subprocess.Popen[bytes], deadline: float) -> socket.socket:
+    while True:
+        try:
+            return socket.create_connection(("127.0.0.1", port), timeout=2.0)
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
+@contextlib.contextmanager
+def qemu_gdb(elf: Path, qemu: str = QEMU, ram_mib: int = 256,
+             start_timeout: float = 20.0) -> Iterator[GdbClient]:
+    """Start ``qemu-system-hppa -bios elf`` stopped at reset with its gdbstub on a
+    loopback port, yield a connected client, and always kill QEMU afterwards."""
+    last_err = ""
+    for _attempt in range(3):                 # a port taken between pick and bind: retry
+        port = _free_port()
+        with tempfile.TemporaryFile() as errf:
+            proc = subprocess.Popen(
+                [qemu, "-bios", str(elf), "-nographic", "-nodefaults", "-monitor", "none",
+                 "-serial", "none", "-m", str(ram_mib), "-S", "-gdb", f"tcp:127.0.0.1:{port}"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errf)
+            try:
+                try:
+                    sock = _connect(port, proc, time.monotonic() + start_timeout)
+                except OSError:
+                    errf.seek(0)
+                    last_err = errf.read().decode(errors="replace")
+                    continue
+                client = GdbClient(sock)
+                try:
+                    client.start_no_ack()
+                    client.halt_reason()
+                    yield client
+                finally:
+                    client.kill()
+                    sock.close()
+                return
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                proc.wait(timeout=10)
+    raise RuntimeError(f"could not start {qemu} with a gdbstub: {last_err.strip()}")
+
+
+def _demo() -> None:   # pragma: no cover - manual check: step an ELF and print registers
+    import sys
+
+    elf = Path(sys.argv[1])
+    steps = int(sys.argv[2]) if len(sys.argv) > 2 else 10
+    with qemu_gdb(elf) as g:
+        for _ in range(steps + 1):
+            r = g.read_registers()
+            print(f"pc {r[33]:08x} {r[35]:08x} psw {r[0]:08x} "
+                  + " ".join(f"r{i}={r[i]:x}" for i in range(1, 8)))
+            g.step()
+
+
+if __name__ == "__main__":   # pragma: no cover
+    _demo()
