@@ -111,6 +111,7 @@ class Machine:
         s.gr[21] = 1                       # number of CPUs
         s.gr[19] = mm.FW_CFG_IO_BASE
         s.gr[5] = mm.CPU_HPA               # this CPU's HPA
+        core.state_changed()
 
     # ---- running ----
     def push_input(self, data: bytes) -> None:
