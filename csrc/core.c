@@ -1066,11 +1066,10 @@ static int exec_cond_branch(hv_vm_t *vm, uint32_t insn, unsigned op)
 
 static int exec_qemu_special(hv_vm_t *vm, uint32_t insn)
 {
-    static const uint8_t shadow_gr[7] = {1, 8, 9, 16, 17, 24, 25};
     if (insn < 0xFFFDEAD0u || insn > 0xFFFDEAD2u) return INT_ILLEGAL;
     if (core_privilege(vm)) return INT_PRIV_OP;
     if (insn == 0xFFFDEAD2u) {                        /* getshadowregs */
-        for (int i = 0; i < 7; i++) vm->s.gr[shadow_gr[i]] = vm->s.shadow[i];
+        core_restore_shadows(vm);
         return EX_OK;
     }
     hv_exit_t *e = vm->exit;                          /* halt (0) / reset (1) */
@@ -1161,7 +1160,6 @@ static inline int execute(hv_vm_t *vm, uint32_t insn)
 
 static void deliver(hv_vm_t *vm, int i, uint32_t insn)
 {
-    static const uint8_t shadow_gr[7] = {1, 8, 9, 16, 17, 24, 25};
     hv_cpu_state_t *s = &vm->s;
     uint32_t old = s->psw;
 
@@ -1193,7 +1191,7 @@ static void deliver(hv_vm_t *vm, int i, uint32_t insn)
             s->cr[CR_IOR] = vm->fault_off;
         }
         for (int k = 0; k < 7; k++)
-            s->shadow[k] = s->gr[shadow_gr[k]];
+            s->shadow[k] = s->gr[SHADOW_GR[k]];
     }
     vm->fault_valid = 0;
     s->iaoq_f = s->cr[CR_IVA] + 32u * (uint32_t)i;

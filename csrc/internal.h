@@ -227,6 +227,14 @@ int core_privilege(const hv_vm_t *vm);   /* current privilege level 0..3 (iaoq_f
  * the core computes them from icount.  Return EX_OK (value in *val) or EX_EXIT. */
 int core_env_read(hv_vm_t *vm, uint32_t which, uint32_t *val);
 int core_env_write(hv_vm_t *vm, uint32_t which, uint32_t val);
+/* the general registers an interruption copies into the shadow registers (in shadow
+ * order); rfir and QEMU's getshadowregs copy them back */
+static const uint8_t SHADOW_GR[7] = {1, 8, 9, 16, 17, 24, 25};
+static inline void core_restore_shadows(hv_vm_t *vm)
+{
+    for (int i = 0; i < 7; i++)
+        vm->s.gr[SHADOW_GR[i]] = vm->s.shadow[i];
+}
 /* GR write that keeps gr0 == 0 */
 static inline void core_set_gr(hv_vm_t *vm, unsigned r, uint32_t v) { if (r) vm->s.gr[r] = v; }
 

@@ -89,18 +89,11 @@ static int mtctl(hv_vm_t *vm, unsigned cr, uint32_t v)
     return EX_OK;
 }
 
-static void restore_shadows(hv_vm_t *vm)
-{
-    static const uint8_t gr[7] = {1, 8, 9, 16, 17, 24, 25};
-    for (int i = 0; i < 7; i++)
-        vm->s.gr[gr[i]] = vm->s.shadow[i];
-}
-
 static int rfi(hv_vm_t *vm, int with_shadows)
 {
     if (!privileged(vm)) return INT_PRIV_OP;
     if (with_shadows)
-        restore_shadows(vm);
+        core_restore_shadows(vm);
     vm->s.iasq_f = vm->s.cr[CR_IIASQ];
     vm->s.iasq_b = vm->s.iiasq_back;
     vm->s.iaoq_f = vm->s.cr[CR_IIAOQ];
