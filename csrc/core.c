@@ -1467,6 +1467,11 @@ typedef struct core_snap {
     uint32_t ticks_per_insn;
     uint32_t fpu_shadow;      /* the FP status word the FPU acts on (fpu.c) */
     uint64_t timer_at;
+    /* the I/O journal: a snapshot taken between an I/O exit and the re-execution of the
+     * instruction restores to the same point */
+    uint32_t io_log[IO_LOG_MAX][3];
+    int32_t io_nlog, io_answered;
+    uint32_t io_pc, pad;
 } core_snap_t;
 
 #define SNAP_MAGIC 0x68764353u   /* "hvCS" */
@@ -1487,6 +1492,14 @@ void hv_core_save(hv_vm_t *vm, uint8_t *buf)
     snap.ticks_per_insn = vm->ticks_per_insn;
     snap.timer_at = vm->timer_at;
     snap.fpu_shadow = vm->fpu_shadow;
+    for (int i = 0; i < IO_LOG_MAX; i++) {
+        snap.io_log[i][0] = vm->io_log[i].kind;
+        snap.io_log[i][1] = vm->io_log[i].addr;
+        snap.io_log[i][2] = vm->io_log[i].value;
+    }
+    snap.io_nlog = vm->io_nlog;
+    snap.io_answered = vm->io_answered;
+    snap.io_pc = vm->io_pc;
     memcpy(buf, &snap, sizeof snap);
 }
 
@@ -1494,7 +1507,8 @@ int hv_core_restore(hv_vm_t *vm, const uint8_t *buf)
 {
     core_snap_t snap;
     memcpy(&snap, buf, sizeof snap);
-    if (snap.magic != SNAP_MAGIC || snap.version != SNAP_VERSION || snap.tlb_next >= TLB_ENTRIES)
+    if (snap.magic != SNAP_MAGIC || snap.version != SNAP_VERSION || snap.tlb_next >= TLB_ENTRIES
+        || snap.io_nlog < 0 || snap.io_nlog > IO_LOG_MAX)
         return -1;
     vm->s = snap.s;
     memcpy(vm->tlb, snap.tlb, sizeof vm->tlb);
@@ -1504,6 +1518,14 @@ int hv_core_restore(hv_vm_t *vm, const uint8_t *buf)
     vm->timer_at = snap.timer_at;
     vm->fpu_shadow = snap.fpu_shadow;
     io_clear(vm);
+    for (int i = 0; i < IO_LOG_MAX; i++) {
+        vm->io_log[i].kind = snap.io_log[i][0];
+        vm->io_log[i].addr = snap.io_log[i][1];
+        vm->io_log[i].value = snap.io_log[i][2];
+    }
+    vm->io_nlog = snap.io_nlog;
+    vm->io_answered = snap.io_answered != 0;
+    vm->io_pc = snap.io_pc;
     vm->wp_pending = 0;
     vm->fault_valid = 0;
     vm->code_host = NULL;

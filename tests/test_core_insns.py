@@ -300,3 +300,18 @@ def test_blr_with_link_equal_to_index_uses_the_old_index() -> None:
     s = snip("blr %r1,%r1\nnop\nldi 1,%r3\nldi 2,%r3\nldi 3,%r4", r1=1)
     s.run(3)
     assert s.gr(1) == CODE_BASE + 8 and s.gr(3) == 0 and s.gr(4) == 3   # target +16
+
+
+def test_snapshot_between_io_exit_and_completion_restores_the_pending_access() -> None:
+    s = snip("ldw 0(%r1),%r2\nldi 5,%r3", r1=0xFFD00000)
+    e = s.run(2)
+    assert e.reason == s.lib.HV_EXIT_IO_READ
+    s.lib.hv_io_complete(s.vm, 0x1234)
+    snap = s.ffi.new("uint8_t[]", s.lib.hv_core_snapshot_size())
+    s.lib.hv_core_save(s.vm, snap)
+    s.run(2)
+    assert s.gr(2) == 0x1234 and s.s.icount == 2
+    assert s.lib.hv_core_restore(s.vm, snap) == 0
+    assert s.s.icount == 0 and s.gr(2) == 0
+    e = s.run(2)                                 # completes from the journal, no new exit
+    assert e.reason == s.lib.HV_EXIT_BUDGET and s.gr(2) == 0x1234 and s.gr(3) == 5
