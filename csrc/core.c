@@ -150,7 +150,7 @@ void hv_reset(hv_vm_t *vm)
     vm->wp_pending = 0;
     vm->timer_at = ~0ull;
     vm->code_host = NULL;
-    vm->event = 1;
+    core_note_event(vm);
 }
 
 hv_cpu_state_t *hv_state(hv_vm_t *vm) { return &vm->s; }
@@ -161,7 +161,7 @@ void hv_state_changed(hv_vm_t *vm)
     mmu_flush_cache(vm);
     vm->code_host = NULL;
     io_clear(vm);                 /* a debugger that moved the PC abandons a pending access */
-    vm->event = 1;
+    core_note_event(vm);
 }
 uint32_t hv_ram_size(hv_vm_t *vm) { return vm->ram_size; }
 uint32_t hv_page_count(hv_vm_t *vm) { return vm->npages; }
@@ -202,13 +202,13 @@ void hv_set_clock(hv_vm_t *vm, int mode, uint32_t ticks_per_insn)
     vm->clock_mode = mode == HV_CLOCK_VIRTUAL ? HV_CLOCK_VIRTUAL : HV_CLOCK_HOST;
     vm->ticks_per_insn = ticks_per_insn ? ticks_per_insn : 1;
     vm->timer_at = ~0ull;
-    vm->event = 1;
+    core_note_event(vm);
 }
 
 void hv_set_eirr(hv_vm_t *vm, uint32_t bits)
 {
     vm->s.cr[CR_EIRR] |= bits;
-    vm->event = 1;
+    core_note_event(vm);
 }
 
 void hv_request_stop(hv_vm_t *vm)
@@ -231,7 +231,7 @@ int hv_bp_add(hv_vm_t *vm, uint32_t offset)
         if (vm->bp[i] == offset) return 0;
     if (vm->nbp >= MAX_BP) return -1;
     vm->bp[vm->nbp++] = offset;
-    vm->event = 1;
+    core_note_event(vm);
     return 0;
 }
 
@@ -241,13 +241,13 @@ int hv_bp_remove(hv_vm_t *vm, uint32_t offset)
     for (int i = 0; i < vm->nbp; i++)
         if (vm->bp[i] == offset) {
             vm->bp[i] = vm->bp[--vm->nbp];
-            vm->event = 1;
+            core_note_event(vm);
             return 0;
         }
     return -1;
 }
 
-void hv_bp_clear(hv_vm_t *vm) { vm->nbp = 0; vm->event = 1; }
+void hv_bp_clear(hv_vm_t *vm) { vm->nbp = 0; core_note_event(vm); }
 
 int hv_wp_add(hv_vm_t *vm, uint32_t offset, uint32_t len, int kinds)
 {
@@ -323,7 +323,7 @@ static void exit_io(hv_vm_t *vm, uint32_t reason, uint32_t pa, unsigned size, ui
     vm->io_nlog++;
     vm->io_pc = vm->s.iaoq_f;
     vm->io_answered = 0;
-    vm->event = 1;                    /* the journal is cleared once the instruction completes */
+    core_note_event(vm);                    /* the journal is cleared once the instruction completes */
 }
 
 /* Replay the next journal entry if this access is the one recorded there. */
@@ -418,7 +418,7 @@ int core_env_write(hv_vm_t *vm, uint32_t which, uint32_t val)
     if (vm->clock_mode == HV_CLOCK_VIRTUAL && which == HV_ENV_CR16) {
         vm->s.timer_cmp = val;
         virt_timer_arm(vm);
-        vm->event = 1;
+        core_note_event(vm);
         return EX_OK;
     }
     if (!io_take(vm, HV_EXIT_ENV_WRITE, which, NULL)) {
@@ -1090,7 +1090,7 @@ static int sys(hv_vm_t *vm, uint32_t insn)
     vm->nullify_next = 0;
     vm->queue_replaced = 0;
     int r = sys_exec(vm, insn);
-    vm->event = 1;                                    /* PSW, EIEM, TLB ... may have changed */
+    core_note_event(vm);                                    /* PSW, EIEM, TLB ... may have changed */
     if (r != EX_OK) return r;
     if (vm->queue_replaced) return EX_REPLACED;
     return EX_BRANCH | nullify_if(vm->nullify_next);
@@ -1198,7 +1198,7 @@ static void deliver(hv_vm_t *vm, int i, uint32_t insn)
     s->iaoq_b = s->iaoq_f + 4;
     s->iasq_f = s->iasq_b = 0;
     mmu_flush_cache(vm);
-    vm->event = 1;
+    core_note_event(vm);
 }
 
 /* ===================================================================== */
@@ -1278,7 +1278,7 @@ void hv_run(hv_vm_t *vm, uint64_t budget, uint32_t flags, hv_exit_t *out)
     uint64_t end = s->icount + budget;
     if (end < s->icount) end = ~0ull;
     int skip_bp = (flags & HV_RUN_SKIP_BP) != 0;
-    vm->event = 1;
+    core_note_event(vm);
     vm->queue_replaced = 0;
     vm->io_pos = 0;                          /* replay the I/O journal from its start */
 
@@ -1296,7 +1296,7 @@ void hv_run(hv_vm_t *vm, uint64_t budget, uint32_t flags, hv_exit_t *out)
 
     for (;;) {
         /* ---- between instructions: everything that is not the common case ---- */
-        if (UNLIKELY(vm->event) || UNLIKELY(ic >= vm->check_at)) {
+        if (UNLIKELY(ic >= vm->check_at)) {      /* core_note_event() zeroes check_at */
             SYNC();
             ckey = 0xFFCu;
             int pending_io = vm->io_nlog > 0;     /* an exited instruction must complete first */
@@ -1326,7 +1326,9 @@ void hv_run(hv_vm_t *vm, uint64_t budget, uint32_t flags, hv_exit_t *out)
             if (vm->code_gen != vm->tlb_gen || vm->code_psw != (s->psw & PSW_C))
                 vm->code_host = NULL;
             update_slow(vm);
-            vm->event = vm->slow;                 /* slow conditions keep us coming back */
+            vm->event = 0;
+            if (vm->slow)                         /* slow conditions keep us coming back */
+                vm->check_at = ic + 1;
             if (!pending_io && (s->psw & PSW_I) && (s->cr[CR_EIRR] & s->cr[CR_EIEM])) {
                 deliver(vm, INT_EXTERNAL, 0);
                 RELOAD();
@@ -1407,10 +1409,10 @@ void hv_run(hv_vm_t *vm, uint64_t budget, uint32_t flags, hv_exit_t *out)
                 ic++;
                 if (UNLIKELY(vm->slow)) {
                     if (psw_before & PSW_R) s->cr[CR_RC]--;
-                    if (vm->wp_pending) vm->event = 1;
+                    if (vm->wp_pending) core_note_event(vm);
                     if (vm->io_nlog) {            /* the exited instruction completed */
                         io_clear(vm);
-                        vm->event = 1;
+                        core_note_event(vm);
                     }
                 }
                 continue;
@@ -1530,6 +1532,6 @@ int hv_core_restore(hv_vm_t *vm, const uint8_t *buf)
     vm->fault_valid = 0;
     vm->code_host = NULL;
     mmu_flush_cache(vm);
-    vm->event = 1;
+    core_note_event(vm);
     return 0;
 }

@@ -220,7 +220,7 @@ static inline uint32_t core_space(const hv_vm_t *vm, unsigned s, uint32_t base) 
 /* record the faulting address for an interruption (ISR/IOR are written on delivery) */
 void core_fault_addr(hv_vm_t *vm, uint32_t space, uint32_t off);
 /* something that affects interrupt delivery or translation changed (PSW, EIEM, EIRR, ...) */
-static inline void core_note_event(hv_vm_t *vm) { vm->event = 1; }
+static inline void core_note_event(hv_vm_t *vm) { vm->event = 1; vm->check_at = 0; }
 int core_privilege(const hv_vm_t *vm);   /* current privilege level 0..3 (iaoq_f & 3) */
 /* environment door (architecture section 1): mfctl cr16 / mtctl cr16.  With the host
  * clock these exit to the hypervisor (EX_EXIT) until it answers; with the virtual clock
