@@ -2,12 +2,24 @@
 
 ``generate(cls, seed, n)`` returns a :class:`Program`: assembly text made of
 
-- a prologue that copies a block of random bytes into a scratch RAM area, loads every
-  general register with a seeded random value (``ldil``/``ldo`` pairs), SAR, the FP
-  registers (and the FP status register's rounding mode) from a data table, and leaves
-  ``%r3`` pointing at the middle of the scratch area;
+- a prologue that copies a block of random bytes into a scratch RAM area, then (from
+  ``regs_start``, where the harness starts comparing) loads the FP registers and the FP
+  status word (rounding mode, sometimes D) from a data table, SAR, and every general
+  register with a seeded random value (``ldil``/``ldo`` pairs), leaving ``%r3`` at the
+  middle of the scratch area, and sets random carry/borrow and V bits (``ds``, ``add``);
 - the random body (``body_start`` .. ``body_end``), one instruction per line;
 - an epilogue: ``body_end: b,n body_end``.
+
+Classes: ``int`` (every computational instruction with every condition, immediates,
+extract/deposit/shift with fixed and SAR positions, ldil/addil/ldo, and PL0 system
+instructions: mtsp/mfsp/ldsid, mtctl/mfctl of harmless control registers, ssm/rsm of
+PSW[Q], sync); ``branch`` (compare/add/move-and-branch, bb/bvb, b/bl/gate, blr, bv,
+be/ble through any space register, with ``,n``, nullified branches, branches in delay
+slots, counted backward ``addib`` loops); ``mem`` (every integer load/store form:
+long/short displacement, indexed, ``,ma/,mb/,m/,s/,sm``, ldwm/stwm, stbys, ldcw,
+ldwa/stwa, explicit space registers, cache flushes and TLB purges with base modification);
+``fp`` (arithmetic, sqrt/abs/copy/round, conversions, fcmp+ftest, xmpyu, fmpyadd/fmpysub,
+FP loads/stores, status-word stores, on edge values: NaN, inf, denormals, signed zero).
 
 ``build(prog, dir)`` assembles and links it with binutils (``hppa-linux-gnu-as`` /
 ``-ld``) into an ELF in the firmware region, cached by the digest of the source.
@@ -16,14 +28,17 @@ Rules the body keeps so that it never traps and never leaves the sequence:
 
 - ``%r3`` (the scratch base) is never a destination;
 - branch targets are forward, at the start of an *item* (never between a setup
-  instruction and the instruction that needs it) or ``body_end``;
+  instruction and the instruction that needs it) or ``body_end``; the only backward
+  branches close counted loops whose counter nothing else writes;
 - an item that sets up a register for the next instruction (a base for a load, an index
   for ``blr``, an address for ``bv``/``be``) starts with a *guard*: an instruction that
   never nullifies and is not a branch, so the setup can be neither nullified nor
   skipped as a delay slot;
 - loads and stores address the scratch area only, aligned as they require;
-- no branch sits in a delay slot unless the class asks for it (``branch`` does,
-  rarely: execution still only moves forward).
+- PSW[I/D/R/P] stay clear (no interrupts, translation or recovery traps), no FP
+  exception is enabled, trapping forms (``addo``, ``uaddcmt`` with a condition,
+  ``probe`` — which QEMU 7.2 looks up in the TLB even in physical mode) are left out;
+- no branch sits in a delay slot unless the class asks for it (``branch`` does, rarely).
 """
 from __future__ import annotations
 
@@ -31,10 +46,8 @@ import hashlib
 import os
 import random
 import re
-import shutil
 import struct
 import subprocess
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -667,8 +680,10 @@ def _prologue(g: Gen, scratch_words: int) -> list[str]:
 
 def _fp_table(g: Gen) -> bytes:
     rng = g.rng
-    rm = rng.randrange(4)
-    out = struct.pack(">Q", (rm << 9) << 32)      # fr0: status word (RM field), no flags
+    # fr0's status word: rounding mode (bits 9-10 from the right) and, sometimes, D
+    # (denormals as zero, bit 5); no flags, no enables (an enabled exception would trap)
+    status = rng.randrange(4) << 9 | (0x20 if rng.random() < 0.25 else 0)
+    out = struct.pack(">Q", status << 32)
 
     def sgl() -> int:
         if rng.random() < 0.4:
@@ -723,14 +738,6 @@ def generate(cls: str, seed: int, n: int = 200) -> Program:
                    digest=hashlib.sha256(text.encode()).hexdigest()[:16])
 
 
-def have_tools() -> str | None:
-    """None when binutils are installed, else the missing tool's name."""
-    for t in (AS, LD):
-        if shutil.which(t) is None:
-            return t
-    return None
-
-
 def build(prog: Program, workdir: Path) -> Path:
     """Assemble and link ``prog`` (cached by digest); fills ``prog.elf``/``symbols``."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -739,11 +746,15 @@ def build(prog: Program, workdir: Path) -> Path:
     if not elf.exists():
         asm = stem.with_suffix(".S")
         asm.write_text(prog.source)
-        (workdir / "rand.ld").write_text(LINK_SCRIPT)
+        script = workdir / f"rand-{hashlib.sha256(LINK_SCRIPT.encode()).hexdigest()[:8]}.ld"
+        if not script.exists():          # other processes may be linking with it: rename
+            part = script.with_suffix(f".ld{os.getpid()}")
+            part.write_text(LINK_SCRIPT)
+            part.rename(script)
         obj = stem.with_suffix(f".o{os.getpid()}")
         tmp = stem.with_suffix(f".tmp{os.getpid()}")
         for cmd in ([AS, "-o", str(obj), str(asm)],
-                    [LD, "-T", str(workdir / "rand.ld"), "-o", str(tmp), str(obj)]):
+                    [LD, "-T", str(script), "-o", str(tmp), str(obj)]):
             r = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if r.returncode != 0:
                 raise RuntimeError(f"{' '.join(cmd)} failed:\n{r.stderr}")
@@ -751,6 +762,8 @@ def build(prog: Program, workdir: Path) -> Path:
         tmp.rename(elf)
     prog.elf = elf
     prog.symbols = _symbols(elf)
+    if not TEXT_BASE <= prog.symbols.get("regs_start", 0) < TEXT_BASE + 0x800000:
+        raise AssertionError(f"{elf}: not linked into the firmware region")
     for lo, hi, lines in ((prog.regs_start, prog.body_start, prog.setup),
                           (prog.body_start, prog.body_end, prog.body)):
         if hi - lo != 4 * len(lines):
@@ -771,6 +784,3 @@ def _symbols(elf: Path) -> dict[str, int]:
                 out[sym.name] = sym["st_value"]
     return out
 
-
-GENERATORS: dict[str, Callable[[int, int], Program]] = {
-    c: (lambda s, n, c=c: generate(c, s, n)) for c in CLASSES}
