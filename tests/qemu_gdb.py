@@ -68,7 +68,8 @@ class GdbClient:
     def __init__(self, sock: socket.socket, timeout: float = 10.0) -> None:
         self.sock = sock
         sock.settimeout(timeout)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._buf = bytearray()
         self.ack = True
 
@@ -179,17 +180,14 @@ class GdbClient:
             self.sock.sendall(b"$k#6b")
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _connect(port: int, proc: subprocess.Popen[bytes], deadline: float) -> socket.socket:
+def _connect(path: Path, proc: subprocess.Popen[bytes], deadline: float) -> socket.socket:
     while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            return socket.create_connection(("127.0.0.1", port), timeout=2.0)
+            sock.connect(str(path))
+            return sock
         except OSError:
+            sock.close()
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise
             time.sleep(0.01)
@@ -198,37 +196,40 @@ def _connect(port: int, proc: subprocess.Popen[bytes], deadline: float) -> socke
 @contextlib.contextmanager
 def qemu_gdb(elf: Path, qemu: str = QEMU, ram_mib: int = 256,
              start_timeout: float = 20.0) -> Iterator[GdbClient]:
-    """Start ``qemu-system-hppa -bios elf`` stopped at reset with its gdbstub on a
-    loopback port, yield a connected client, and always kill QEMU afterwards."""
-    last_err = ""
-    for _attempt in range(3):                 # a port taken between pick and bind: retry
-        port = _free_port()
-        with tempfile.TemporaryFile() as errf:
-            proc = subprocess.Popen(
-                [qemu, "-bios", str(elf), "-nographic", "-nodefaults", "-monitor", "none",
-                 "-serial", "none", "-m", str(ram_mib), "-S", "-gdb", f"tcp:127.0.0.1:{port}"],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errf)
+    """Start ``qemu-system-hppa -bios elf`` stopped at reset (``-S``), yield a client
+    connected to its gdbstub, and always kill QEMU afterwards.
+
+    The stub listens on a Unix socket in a private temporary directory rather than on a
+    TCP port: nothing is reachable from the network, and parallel runs (pytest -n,
+    campaigns) cannot connect to each other's QEMU through a reused port number.
+    """
+    with tempfile.TemporaryDirectory(prefix="hvdbg-qemu-") as tmp, \
+            tempfile.TemporaryFile() as errf:
+        path = Path(tmp) / "gdb.sock"
+        proc = subprocess.Popen(
+            [qemu, "-bios", str(elf), "-nographic", "-nodefaults", "-monitor", "none",
+             "-serial", "none", "-m", str(ram_mib), "-S",
+             "-gdb", f"unix:{path},server=on,wait=off"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errf)
+        try:
             try:
-                try:
-                    sock = _connect(port, proc, time.monotonic() + start_timeout)
-                except OSError:
-                    errf.seek(0)
-                    last_err = errf.read().decode(errors="replace")
-                    continue
-                client = GdbClient(sock)
-                try:
-                    client.start_no_ack()
-                    client.halt_reason()
-                    yield client
-                finally:
-                    client.kill()
-                    sock.close()
-                return
+                sock = _connect(path, proc, time.monotonic() + start_timeout)
+            except OSError:
+                errf.seek(0)
+                err = errf.read().decode(errors="replace").strip()
+                raise RuntimeError(f"could not start {qemu} with a gdbstub: {err}") from None
+            client = GdbClient(sock)
+            try:
+                client.start_no_ack()
+                client.halt_reason()
+                yield client
             finally:
-                if proc.poll() is None:
-                    proc.kill()
-                proc.wait(timeout=10)
-    raise RuntimeError(f"could not start {qemu} with a gdbstub: {last_err.strip()}")
+                client.kill()
+                sock.close()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=10)
 
 
 def _demo() -> None:   # pragma: no cover - manual check: step an ELF and print registers

@@ -97,6 +97,8 @@ FCMP_CONDS = ("false?", "false", "?", "!<=>", "=", "=T", "?=", "!<>", "!?>=", "<
 # (PSW.I/D/R are off): recovery counter, PIDs, IVA, EIEM, temporaries
 CR_WRITABLE = (0, 8, 9, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31)
 
+_QEMU_PAUSE = re.compile(r"or %r(10|31),%r\1,%r\1")
+
 INTERESTING = (0, 1, 2, 3, 4, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 0xFFFFFFFE, 0x80000001,
                0x0000FFFF, 0xFFFF0000, 0x00FF00FF, 0xFF00FF00, 0x99999999, 0x55555555,
                0xAAAAAAAA, 0x00010000, 0x00008000, 0x00007FFF, 0x01010101, 0x80808080,
@@ -214,6 +216,14 @@ class Gen:
     def computational(self, avoid: tuple[int, ...] = (), nullifying: bool | None = None) -> str:
         """One computational instruction.  ``avoid``: registers not to write;
         ``nullifying`` False: no condition (it never nullifies)."""
+        while True:
+            line = self._computational(avoid, nullifying)
+            # QEMU 7.2 halts the CPU until an interrupt on these (its idle hint,
+            # translate.c trans_or); the architecture says nop
+            if not _QEMU_PAUSE.fullmatch(line):
+                return line
+
+    def _computational(self, avoid: tuple[int, ...], nullifying: bool | None) -> str:
         g, t = self, self.dst(avoid)
         r1, r2 = g.src(), g.src()
 
@@ -393,8 +403,12 @@ class Gen:
                         branch=True, target=g.distance())
         if in_delay_slot:
             return Item([f"b{n} {{T}}"], branch=True, target=g.distance())
-        # gate: a branch that may raise the privilege (not with C=0) and writes it in t
-        return Item([f"gate{n} {{T}},%r{g.dst()}"], branch=True, target=g.distance())
+        # gate: a branch that may raise the privilege (not with C=0) and writes it in t.
+        # It is illegal wherever IAOQ back is not front + 4, so it follows a guard: it is
+        # then never a branch target (which, reached through a branch in a delay slot,
+        # would put it in that position) nor in a delay slot.
+        t = g.dst()
+        return Item([g.guard(), f"gate{n} {{T}},%r{t}"], branch=True, target=g.distance())
 
     # ---- loads and stores ----
     def mem_op(self) -> Item:

@@ -60,7 +60,7 @@ if __name__ == "__main__":          # run as a script: make the hvdbg package im
 
 import randinsn
 from guestbuild import need_tool
-from qemu_gdb import QEMU, qemu_gdb
+from qemu_gdb import QEMU, GdbProtocolError, qemu_gdb
 
 WORKDIR = Path(__file__).resolve().parent / "guests" / "build" / "randdiff"
 RAM = 256 << 20
@@ -277,7 +277,13 @@ def diff_program(prog: randinsn.Program, qemu: str = QEMU,
             pc = core.pc
             word = core.read_u32(pc & ~3) if start <= (pc & ~3) < end + 8 else 0
             step = Step(n, pc, word, prog.line_at(pc), core.regs.gdb())
-            g.step()
+            try:
+                g.step()
+            except GdbProtocolError as err:     # e.g. an interruption loop inside QEMU
+                e = core.run(1)
+                return Divergence(prog, step, [], history[-8:],
+                                  f"QEMU's step did not complete ({err}); hvdbg's run(1): "
+                                  f"{e.reason.name} {e.msg} pc {e.pc:#x}")
             q = g.read_registers()
             e = core.run(1)
             if e.reason != ExitReason.BUDGET:   # QEMU's registers show whether it trapped too
@@ -314,8 +320,8 @@ def diff_program(prog: randinsn.Program, qemu: str = QEMU,
             history.append(step)
             count("steps")
             qpc = q[33] & ~3
-            if qpc == end:
-                break
+            if end <= qpc < end + 8:        # the epilogue (reached past body_end too, by a
+                break                       # branch in the delay slot of one to body_end)
             if not start <= qpc < end:
                 return Divergence(prog, step, [], history[-8:],
                                   f"left the sequence: pc {qpc:#010x} (a trap?)")
@@ -481,7 +487,16 @@ def main(argv: list[str] | None = None) -> int:
         ok = 0
         stats: dict[str, int] = {}
         for seed in _parse_seeds(args.seeds):
-            div = check(cls, seed, args.length, stats=stats)
+            try:
+                div = check(cls, seed, args.length, stats=stats)
+            except (GdbProtocolError, RuntimeError, OSError, AssertionError) as e:
+                # a harness, toolchain or QEMU failure: report it and keep going
+                failures += 1
+                print(f"random diff: class {cls} seed {seed}: {type(e).__name__}: {e}",
+                      flush=True)
+                if not args.keep_going:
+                    return 1
+                continue
             if div is None:
                 ok += 1
                 continue
