@@ -33,40 +33,11 @@ static inline uint8_t *phys_ptr(hv_vm_t *vm, uint32_t pa, uint32_t len)
     return NULL;
 }
 
-static inline void mark_dirty(hv_vm_t *vm, uint32_t pa)
-{
-    if (pa < vm->ram_size)
-        vm->dirty[pa >> PAGE_SHIFT] = 1;
-    else
-        vm->dirty[(vm->ram_size >> PAGE_SHIFT) + ((pa - FW_BASE) >> PAGE_SHIFT)] = 1;
-}
-
 static inline void io_clear(hv_vm_t *vm)
 {
     vm->io_nlog = 0;
     vm->io_pos = 0;
     vm->io_answered = 0;
-}
-
-static inline uint64_t load_be(const uint8_t *p, unsigned size)
-{
-    switch (size) {
-    case 1: return p[0];
-    case 2: return (uint32_t)p[0] << 8 | p[1];
-    case 4: return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-    default: return (uint64_t)load_be(p, 4) << 32 | load_be(p + 4, 4);
-    }
-}
-
-static inline void store_be(uint8_t *p, unsigned size, uint64_t v)
-{
-    switch (size) {
-    case 1: p[0] = (uint8_t)v; break;
-    case 2: p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; break;
-    case 4: p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16);
-            p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v; break;
-    default: store_be(p, 4, v >> 32); store_be(p + 4, 4, v); break;
-    }
 }
 
 int hv_phys_read(hv_vm_t *vm, uint32_t pa, uint8_t *buf, uint32_t len)
@@ -98,7 +69,7 @@ int hv_phys_write(hv_vm_t *vm, uint32_t pa, const uint8_t *buf, uint32_t len)
         uint32_t chunk = PAGE_SIZE - (pa & (PAGE_SIZE - 1));
         if (chunk > len) chunk = len;
         memcpy(phys_ptr(vm, pa, chunk), buf, chunk);
-        mark_dirty(vm, pa);
+        core_mark_dirty(vm, pa);
         buf += chunk; pa += chunk; len -= chunk;
     }
     vm->code_host = NULL;   /* the debugger may have patched code */
@@ -366,7 +337,7 @@ int core_load(hv_vm_t *vm, uint32_t space, uint32_t off, unsigned size, uint64_t
     if (UNLIKELY(r != EX_OK)) return r;
     uint8_t *p = phys_ptr(vm, pa, size);
     if (LIKELY(p != NULL)) {
-        *val = load_be(p, size);
+        *val = core_load_be(p, size);
     } else {
         uint32_t v;
         if (!io_take(vm, HV_EXIT_IO_READ, pa, &v)) {
@@ -390,8 +361,8 @@ int core_store(hv_vm_t *vm, uint32_t space, uint32_t off, unsigned size, uint64_
     if (UNLIKELY(r != EX_OK)) return r;
     uint8_t *p = phys_ptr(vm, pa, size);
     if (LIKELY(p != NULL)) {
-        store_be(p, size, val);
-        mark_dirty(vm, pa);
+        core_store_be(p, size, val);
+        core_mark_dirty(vm, pa);
     } else if (!io_take(vm, HV_EXIT_IO_WRITE, pa, NULL)) {
         exit_io(vm, HV_EXIT_IO_WRITE, pa, size, val);
         return EX_EXIT;
@@ -1216,7 +1187,7 @@ static inline int fetch(hv_vm_t *vm, uint32_t *insn)
     if (LIKELY((s->iaoq_f & 0xFFFFF003u) == vm->code_page && vm->code_space == s->iasq_f
                && vm->code_host)) {
         const uint8_t *p = vm->code_host + (off & (PAGE_SIZE - 1));
-        *insn = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+        *insn = core_load_be32(p);
         return EX_OK;
     }
     uint32_t pa = off;
@@ -1242,7 +1213,7 @@ static inline int fetch(hv_vm_t *vm, uint32_t *insn)
     vm->code_gen = vm->tlb_gen;
     vm->code_psw = s->psw & PSW_C;
     const uint8_t *p = page + (off & (PAGE_SIZE - 1));
-    *insn = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+    *insn = core_load_be32(p);
     return EX_OK;
 }
 
@@ -1259,7 +1230,7 @@ static void fill_exit(hv_vm_t *vm, hv_exit_t *out, uint32_t reason)
     uint32_t insn = 0, pa = vm->s.iaoq_f & ~3u;
     if (!(vm->s.psw & PSW_C) || mmu_translate(vm, vm->s.iasq_f, pa, 3, 1, &pa) == EX_OK) {
         uint8_t *p = phys_ptr(vm, pa, 4);
-        if (p) insn = (uint32_t)load_be(p, 4);
+        if (p) insn = core_load_be32(p);
     }
     out->insn = insn;
 }
@@ -1368,7 +1339,7 @@ void hv_run(hv_vm_t *vm, uint64_t budget, uint32_t flags, hv_exit_t *out)
         int r;
         if (LIKELY((qf & 0xFFFFF003u) == ckey && s->iasq_f == vm->code_space)) {
             const uint8_t *p = chost + (qf & 0xFFCu);
-            insn = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+            insn = core_load_be32(p);
             r = EX_OK;
         } else {
             SYNC();

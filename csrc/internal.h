@@ -179,11 +179,39 @@ static inline uint8_t *core_fast_ptr(hv_vm_t *vm, uint32_t off, unsigned size)
     return NULL;
 }
 
-static inline void core_fast_dirty(hv_vm_t *vm, uint32_t off)
+/* Mark the page of physical address pa (RAM or the firmware region) written. */
+static inline void core_mark_dirty(hv_vm_t *vm, uint32_t pa)
 {
-    uint32_t page = off < vm->ram_size ? off >> PAGE_SHIFT
-                  : (vm->ram_size >> PAGE_SHIFT) + ((off - FW_BASE) >> PAGE_SHIFT);
+    uint32_t page = pa < vm->ram_size ? pa >> PAGE_SHIFT
+                  : (vm->ram_size >> PAGE_SHIFT) + ((pa - FW_BASE) >> PAGE_SHIFT);
     vm->dirty[page] = 1;
+}
+
+/* guest memory is big-endian: the one codec for host-side accesses */
+static inline uint32_t core_load_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline uint64_t core_load_be(const uint8_t *p, unsigned size)
+{
+    switch (size) {
+    case 1: return p[0];
+    case 2: return (uint32_t)p[0] << 8 | p[1];
+    case 4: return core_load_be32(p);
+    default: return (uint64_t)core_load_be32(p) << 32 | core_load_be32(p + 4);
+    }
+}
+
+static inline void core_store_be(uint8_t *p, unsigned size, uint64_t v)
+{
+    switch (size) {
+    case 1: p[0] = (uint8_t)v; break;
+    case 2: p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; break;
+    case 4: p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16);
+            p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v; break;
+    default: core_store_be(p, 4, v >> 32); core_store_be(p + 4, 4, v); break;
+    }
 }
 
 static inline int core_load_fast(hv_vm_t *vm, uint32_t space, uint32_t off, unsigned size,
@@ -191,10 +219,7 @@ static inline int core_load_fast(hv_vm_t *vm, uint32_t space, uint32_t off, unsi
 {
     const uint8_t *p = core_fast_ptr(vm, off, size);
     if (LIKELY(p != NULL)) {
-        uint64_t x = 0;
-        for (unsigned k = 0; k < size; k++)
-            x = x << 8 | p[k];
-        *v = x;
+        *v = core_load_be(p, size);
         return EX_OK;
     }
     return core_load(vm, space, off, size, v);
@@ -205,9 +230,8 @@ static inline int core_store_fast(hv_vm_t *vm, uint32_t space, uint32_t off, uns
 {
     uint8_t *p = core_fast_ptr(vm, off, size);
     if (LIKELY(p != NULL)) {
-        for (unsigned k = size; k-- > 0; v >>= 8)
-            p[k] = (uint8_t)v;
-        core_fast_dirty(vm, off);
+        core_store_be(p, size, v);
+        core_mark_dirty(vm, off);
         return EX_OK;
     }
     return core_store(vm, space, off, size, v);

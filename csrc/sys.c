@@ -20,12 +20,6 @@ static void psw_write(hv_vm_t *vm, uint32_t psw)
     core_note_event(vm);
 }
 
-/* space for system instructions with a 2-bit s field (0 = implicit, by the base) */
-static inline uint32_t space2(const hv_vm_t *vm, unsigned s, uint32_t base)
-{
-    return core_space(vm, s, base);
-}
-
 /* ---- major opcode 0x00 ---------------------------------------------------------- */
 
 static int mfctl(hv_vm_t *vm, unsigned cr, unsigned t)
@@ -140,7 +134,7 @@ static int exec_00(hv_vm_t *vm, uint32_t insn)
         return EX_OK;
     case 0x85: {                                    /* ldsid */
         if (BITS(insn, 18, 18)) break;
-        core_set_gr(vm, t, space2(vm, BITS(insn, 16, 17), vm->s.gr[f6]));
+        core_set_gr(vm, t, core_space(vm, BITS(insn, 16, 17), vm->s.gr[f6]));
         return EX_OK;
     }
     case 0x6B: case 0x73: {                         /* ssm, rsm */
@@ -174,7 +168,7 @@ static int probe(hv_vm_t *vm, uint32_t insn)
 {
     unsigned b = BITS(insn, 6, 10), ri = BITS(insn, 11, 15), s = BITS(insn, 16, 17);
     unsigned imm = BITS(insn, 18, 18), write = BITS(insn, 25, 25), t = insn & 31;
-    uint32_t off = vm->s.gr[b], space = space2(vm, s, off);
+    uint32_t off = vm->s.gr[b], space = core_space(vm, s, off);
     int level = imm ? (int)(ri & 3) : (int)(vm->s.gr[ri] & 3);
     uint32_t result = 0;
     if (level >= core_privilege(vm)) {
@@ -206,7 +200,7 @@ static int exec_01(hv_vm_t *vm, uint32_t insn)
     /* TLB inserts (PA 1.1): data with a 2-bit s field, instruction with a 3-bit one */
     if (BITS(insn, 18, 24) == 0x20 && !m && t == 0) {            /* idtlba / idtlbp */
         if (!privileged(vm)) return INT_PRIV_OP;
-        uint32_t space = space2(vm, s2, base);
+        uint32_t space = core_space(vm, s2, base);
         if (BITS(insn, 25, 25)) mmu_insert_addr(vm, space, base, vm->s.gr[r]);
         else mmu_insert_prot(vm, space, base, vm->s.gr[r]);
         return EX_OK;
@@ -235,7 +229,7 @@ static int exec_01(hv_vm_t *vm, uint32_t insn)
         int entry = BITS(insn, 25, 25);
         uint32_t newbase = base + vm->s.gr[r];
         uint32_t addr = m ? base : newbase;
-        uint32_t space = data ? space2(vm, s2, base) : vm->s.sr[s3];
+        uint32_t space = data ? core_space(vm, s2, base) : vm->s.sr[s3];
         if (r == 0) addr = base;
         if (m) core_set_gr(vm, b, newbase);
         if (entry) mmu_purge_all(vm);
@@ -247,7 +241,7 @@ static int exec_01(hv_vm_t *vm, uint32_t insn)
         if (!privileged(vm)) return INT_PRIV_OP;
         uint32_t newbase = base + vm->s.gr[r];
         uint32_t addr = m ? base : newbase;
-        uint32_t space = space2(vm, s2, base), pa;
+        uint32_t space = core_space(vm, s2, base), pa;
         int prot;
         int rr = mmu_lookup(vm, space, addr, 0, MMU_NONE, &pa, &prot);
         if (rr) {
