@@ -880,7 +880,6 @@ static inline int cbranch(hv_vm_t *vm, int taken, int32_t disp, unsigned n)
     if (taken) {
         vm->next_off = vm->s.iaoq_f + 8 + (uint32_t)disp;
         vm->next_space = vm->s.iasq_b;
-        vm->taken_branch = 1;
         return EX_BRANCH | nullify_if(n && disp >= 0);
     }
     return nullify_if(n && disp < 0);
@@ -900,7 +899,6 @@ static inline int ubranch(hv_vm_t *vm, uint32_t dest, unsigned n)
 {
     vm->next_off = dest;
     vm->next_space = vm->s.iasq_b;
-    vm->taken_branch = 1;
     return EX_BRANCH | nullify_if((int)n);
 }
 

@@ -125,7 +125,6 @@ struct hv_vm {
     uint32_t next_off, next_space;   /* new back of the queue (preset: iaoq_b+4, iasq_b) */
     int nullify_next;                /* set PSW[N] for the following instruction */
     int queue_replaced;              /* rfi & co. wrote the s.iaoq and s.iasq queues themselves */
-    int taken_branch;                /* a branch was taken (for the taken-branch trap) */
 
     /* clock */
     int clock_mode; uint32_t ticks_per_insn;
