@@ -92,8 +92,12 @@ def test_missing_file_and_bad_options(tmp_path: Path, spin_elf: Path) -> None:
     assert r.returncode == 2 and b"Traceback" not in r.stderr
     r = hvdbg("run", "--bios", str(spin_elf), "-m", "4096")
     assert r.returncode == 2 and b"Traceback" not in r.stderr
-    r = hvdbg("run")
-    assert r.returncode == 2
+    r = hvdbg("run", "--initrd", str(spin_elf))          # an initrd needs a kernel
+    assert r.returncode == 2 and b"--kernel" in r.stderr
+    r = hvdbg("run", "--kernel", str(tmp_path / "none"))
+    assert r.returncode == 2 and b"Traceback" not in r.stderr
+    r = hvdbg("run", "--kernel", str(spin_elf), "--initrd", str(tmp_path / "none"))
+    assert r.returncode == 2 and b"Traceback" not in r.stderr
 
 
 def test_fault_exits_4(tmp_path: Path) -> None:

@@ -216,7 +216,7 @@ def test_cpu_hpa_raises_eirr_bit() -> None:
     assert env.take_eirr() == 0
 
 
-@pytest.mark.parametrize("pa", [0xFFF80064, mm.LASI_HPA + 0x14, 0x20000000, mm.MEMORY_HPA,
+@pytest.mark.parametrize("pa", [mm.DINO_HPA + 0x008, mm.LASI_HPA + 0x14, 0x20000000, mm.MEMORY_HPA,
                                 mm.LASI_RTC + 4])
 def test_unmodelled_address_logged_once_reads_zero(pa: int, caplog) -> None:  # type: ignore[no-untyped-def]
     env = Environment()

@@ -15,6 +15,8 @@ from hvdbg.machine.elf import GuestImageError
 from hvdbg.machine.environment import Environment
 from hvdbg.machine.machine import Machine, RunResult, StopReason
 
+DEFAULT_FIRMWARE = "/usr/share/qemu/hppa-firmware.img"
+LINUX_RAM_MIB = 1024
 EXIT_OK, EXIT_USAGE, EXIT_LIMIT, EXIT_FAULT, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
 
 EPILOG = """exit status: 0 guest powered off; 2 usage error or unloadable image;
@@ -46,19 +48,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p = sub.add_parser("run", help="run a guest (console on stdin/stdout)",
                        description=__doc__, epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--bios", required=True, metavar="PROG.elf",
-                   help="firmware or bare-metal PA-RISC ELF, loaded into the firmware region")
-    p.add_argument("-m", "--memory", type=_positive_int, default=memmap.DEFAULT_RAM_MIB,
-                   metavar="MiB", help=f"RAM size in MiB (default {memmap.DEFAULT_RAM_MIB})")
+    p.add_argument("--bios", metavar="PROG.elf",
+                   help="firmware or bare-metal PA-RISC ELF, loaded into the firmware region "
+                        f"(default {DEFAULT_FIRMWARE}, SeaBIOS-hppa)")
+    p.add_argument("--kernel", metavar="VMLINUX",
+                   help="Linux kernel ELF, started by the firmware (as qemu -kernel)")
+    p.add_argument("--initrd", metavar="FILE", help="initial ram disk (needs --kernel)")
+    p.add_argument("--append", metavar="CMDLINE", default="",
+                   help="kernel command line, e.g. \"console=ttyS0 panic=-1\"")
+    p.add_argument("-m", "--memory", type=_positive_int, metavar="MiB",
+                   help=f"RAM size in MiB (default {memmap.DEFAULT_RAM_MIB}; "
+                        f"{LINUX_RAM_MIB} with --kernel)")
     p.add_argument("--max-insns", type=_nonneg_int, metavar="N",
                    help="stop after N retired instructions (exit status 3)")
     p.add_argument("--timeout", type=_positive_float, metavar="S",
                    help="stop after S seconds of host time (exit status 3)")
     p.add_argument("--stats", action="store_true",
                    help="print instructions retired and MIPS on stderr at exit")
-    p.add_argument("--clock", choices=("virtual", "host"), default="virtual",
-                   help="interval timer CR16: virtual = from the instruction count "
-                        "(deterministic, default), host = host time at 250 MHz")
+    p.add_argument("--clock", choices=("virtual", "host"),
+                   help="CR16 and the real-time clocks: host = host time, CR16 at 250 MHz "
+                        "(default with --kernel); virtual = from the instruction count, "
+                        "deterministic (default otherwise)")
     p.set_defaults(func=cmd_run)
 
 
@@ -69,6 +79,14 @@ def _where(r: RunResult) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.initrd and not args.kernel:
+        print("hvdbg: error: --initrd needs --kernel", file=sys.stderr)
+        return EXIT_USAGE
+    if args.memory is None:
+        args.memory = LINUX_RAM_MIB if args.kernel else memmap.DEFAULT_RAM_MIB
+    if args.clock is None:
+        args.clock = "host" if args.kernel else "virtual"
+    bios = args.bios or DEFAULT_FIRMWARE
     if args.memory * memmap.MIB > memmap.MAX_RAM:
         print(f"hvdbg: error: -m {args.memory}: at most {memmap.MAX_RAM // memmap.MIB} MiB",
               file=sys.stderr)
@@ -77,7 +95,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     env = Environment(console=sink)
     try:
         machine = Machine(args.memory, clock=args.clock, env=env)
-        machine.load_bios(args.bios)
+        if args.kernel:
+            machine.load_linux(bios, args.kernel, args.initrd, args.append)
+        else:
+            machine.load_bios(bios)
     except GuestImageError as e:
         print(f"hvdbg: error: {e}", file=sys.stderr)
         return EXIT_USAGE

@@ -94,3 +94,53 @@ def load_firmware(mem: PhysWriter, image: FirmwareImage) -> int:
     for seg in image.segments:
         mem.write_phys(seg.paddr, seg.data + bytes(seg.memsz - len(seg.data)))
     return image.entry
+
+
+KERNEL_ADDR_MASK = 0x0FFFFFFF      # QEMU's hppa loader keeps the low 28 bits
+
+
+@dataclass(frozen=True)
+class KernelImage:
+    entry: int                     # physical (masked) entry address
+    segments: tuple[Segment, ...]  # at physical (masked) addresses
+
+    @property
+    def high(self) -> int:
+        return max(s.paddr + s.memsz for s in self.segments)
+
+
+def parse_kernel(data: bytes, name: str = "kernel") -> KernelImage:
+    """A Linux vmlinux (32-bit PA-RISC ELF): PT_LOAD segments at their physical
+    addresses masked to 28 bits, and the masked entry point (hw/hppa/machine.c)."""
+    if data[:4] != b"\x7fELF":
+        raise GuestImageError(f"{name}: not an ELF file")
+    try:
+        elf = ELFFile(io.BytesIO(data))
+        machine, cls, little = elf["e_machine"], elf.elfclass, elf.little_endian
+        entry = elf["e_entry"]
+        headers = [elf.get_segment(i).header for i in range(elf.num_segments())]
+    except (ELFError, ValueError, EOFError, struct.error) as e:
+        raise GuestImageError(f"{name}: damaged or truncated ELF ({e})") from None
+    if machine != "EM_PARISC" or cls != 32 or little:
+        raise GuestImageError(f"{name}: not a 32-bit big-endian PA-RISC (EM_PARISC) ELF")
+    segments = []
+    for ph in headers:
+        if ph["p_type"] != "PT_LOAD" or ph["p_memsz"] == 0:
+            continue
+        off, filesz, memsz = ph["p_offset"], ph["p_filesz"], ph["p_memsz"]
+        pa = ph["p_paddr"] & KERNEL_ADDR_MASK
+        if filesz > memsz or off + filesz > len(data):
+            raise GuestImageError(f"{name}: damaged segment at {pa:#010x}")
+        segments.append(Segment(pa, data[off:off + filesz], memsz))
+    if not segments:
+        raise GuestImageError(f"{name}: no loadable segments")
+    return KernelImage(entry & KERNEL_ADDR_MASK, tuple(segments))
+
+
+def read_kernel(path: str | Path) -> KernelImage:
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise GuestImageError(f"{p}: cannot read ({e.strerror or e})") from None
+    return parse_kernel(data, str(p))

@@ -16,6 +16,9 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from hvdbg.machine import memmap as mm
+from hvdbg.machine.cmos import CmosRtc
+from hvdbg.machine.dino import IRQ_RS232, Dino
+from hvdbg.machine.fwcfg import FwCfg, b160l_items
 from hvdbg.machine.lasi import CpuHpa, Lasi, LasiRtc
 from hvdbg.machine.uart import Uart16550
 
@@ -78,11 +81,19 @@ class HostIntervalTimer:
 
 
 class Environment:
-    """Devices by physical address, console sink, host input, interrupt buffer."""
+    """Devices by physical address, console sink, host input, interrupt buffer.
+
+    Wall-clock time (the LASI RTC behind PDC_TOD, the CMOS RTC) comes from
+    :meth:`wall_seconds`: host time (``rtc_clock``, default :func:`time.time`) until the
+    machine calls :meth:`use_virtual_clock`, after which it is a pure function of the
+    instruction count the machine's callable returns."""
 
     def __init__(self, console: Callable[[bytes], None] | None = None,
                  rtc_clock: Callable[[], float] | None = None) -> None:
         self.console = console or (lambda data: None)
+        self.host_clock: Callable[[], float] = rtc_clock or time.time
+        self._icount: Callable[[], int] | None = None
+        self._ticks_per_insn = 1
         self._tx = bytearray()
         self._input: collections.deque[bytes] = collections.deque()
         self._input_lock = threading.Lock()
@@ -99,14 +110,44 @@ class Environment:
         self.lasi = Lasi(bus_write=self.bus_write, power_off=self._power_off)
         self.uart = Uart16550(tx=self._tx.append,
                               irq=lambda level: self.lasi.set_irq(mm.LASI_IRQ_UART, level))
-        self.rtc = LasiRtc(rtc_clock)
+        self.rtc = LasiRtc(self.wall_seconds)
+        self.dino = Dino(bus_write=self.bus_write)
+        # QEMU's second serial port: with -nodefaults it has no back end
+        self.dino_uart = Uart16550(irq=lambda level: self.dino.set_irq(IRQ_RS232, level))
+        self.fw_cfg = FwCfg(*b160l_items(mm.DEFAULT_RAM_MIB * mm.MIB))
+        self.cmos = CmosRtc(self.wall_seconds)
         # first match wins: the UART and RTC sit inside LASI's 1 MiB window
         self.regions: list[tuple[int, int, str, Device]] = [
             (mm.LASI_UART, mm.LASI_UART_SIZE, "uart", self.uart),
             (mm.LASI_RTC, 4, "rtc", self.rtc),
             (mm.LASI_HPA, mm.LASI_SIZE, "lasi", self.lasi),
             (mm.CPU_HPA, 4, "cpu_hpa", self.cpu_hpa),
+            (mm.DINO_UART, 8, "dino_uart", self.dino_uart),
+            (mm.DINO_HPA, mm.DINO_SIZE, "dino", self.dino),
+            (mm.FW_CFG_IO_BASE, 8, "fw_cfg", self.fw_cfg),
+            (mm.CMOS_RTC, 2, "cmos", self.cmos),
         ]
+
+    # ---- configuration ----
+    def configure(self, ram_size: int, cpus: int = 1,
+                  boot_device: int = mm.BOOT_ORDER_DISK) -> None:
+        """What fw_cfg tells the firmware about the machine (set before reset)."""
+        self.fw_cfg.configure(*b160l_items(ram_size, cpus, boot_device))
+
+    def use_virtual_clock(self, icount: Callable[[], int], ticks_per_insn: int = 1) -> None:
+        """Wall time from the instruction count: deterministic, for ``--clock virtual``."""
+        self._icount = icount
+        self._ticks_per_insn = ticks_per_insn
+
+    def use_host_clock(self) -> None:
+        self._icount = None
+
+    def wall_seconds(self) -> float:
+        """Seconds since 1970 as the guest's real-time clocks see them."""
+        if self._icount is None:
+            return self.host_clock()
+        ticks = self._icount() * self._ticks_per_insn
+        return mm.VIRTUAL_EPOCH + ticks // mm.CPU_CLOCK_HZ
 
     # ---- lifetime / state ----
     def reset(self) -> None:

@@ -12,7 +12,14 @@ from typing import Any
 from hvdbg.cpu.core import ENV_CR16, ClockMode, Core, CoreError, Exit, ExitReason
 from hvdbg.cpu.disasm import disassemble
 from hvdbg.machine import memmap as mm
-from hvdbg.machine.elf import FirmwareImage, load_firmware, read_firmware
+from hvdbg.machine.elf import (
+    FirmwareImage,
+    GuestImageError,
+    KernelImage,
+    load_firmware,
+    read_firmware,
+    read_kernel,
+)
 from hvdbg.machine.environment import EIRR_TIMER, Environment
 
 log = logging.getLogger("hvdbg.machine")
@@ -26,6 +33,11 @@ _IO_READ, _IO_WRITE, _BUDGET = ExitReason.IO_READ, ExitReason.IO_WRITE, ExitReas
 _IO_EXITS = (_IO_READ, _IO_WRITE)
 PSW_Q = 0x00000008
 PSW_N = 0x00200000
+CMDLINE_ADDR = 0x4000            # where QEMU's hppa loader puts the kernel command line
+CMDLINE_MAX = 4096               # including the NUL (one target page)
+INITRD_LIMIT = 1 << 30           # the initrd goes below min(RAM, 1 GiB) - 64 KiB
+INITRD_GAP = 64 << 10
+PAGE_MASK = ~0xFFF
 
 
 class StopReason(enum.Enum):
@@ -84,7 +96,13 @@ class Machine:
             raise ValueError(f"clock must be 'virtual' or 'host', not {clock!r}") from None
         self.ticks_per_insn = ticks_per_insn
         self.core.set_clock(self.clock, ticks_per_insn)
+        if self.clock is ClockMode.VIRTUAL:
+            core = self.core
+            self.env.use_virtual_clock(lambda: core.icount, ticks_per_insn)
+        else:
+            self.env.use_host_clock()
         self.image: FirmwareImage | None = None
+        self.kernel: KernelImage | None = None
 
     # ---- boot ----
     def load_bios(self, path: str | Path) -> FirmwareImage:
@@ -92,15 +110,33 @@ class Machine:
         self.boot(image)
         return image
 
-    def boot(self, image: FirmwareImage) -> None:
-        """Power-on: CPU and devices reset, firmware loaded, registers as QEMU's B160L
-        sets them for firmware without a kernel (hw/hppa/machine.c)."""
+    def load_linux(self, bios: str | Path, kernel: str | Path, initrd: str | Path | None = None,
+                   cmdline: str = "") -> KernelImage:
+        """Firmware plus a kernel started by it, as ``qemu-system-hppa -bios B -kernel K
+        -initrd I -append C``."""
+        image = read_firmware(bios)
+        kimage = read_kernel(kernel)
+        rd = None
+        if initrd is not None:
+            try:
+                rd = Path(initrd).read_bytes()
+            except OSError as e:
+                raise GuestImageError(f"{initrd}: cannot read ({e.strerror or e})") from None
+        self.boot(image, kimage, rd, cmdline)
+        return kimage
+
+    def boot(self, image: FirmwareImage, kernel: KernelImage | None = None,
+             initrd: bytes | None = None, cmdline: str = "") -> None:
+        """Power-on: CPU and devices reset, firmware (and kernel, initrd, command line)
+        loaded, registers as QEMU's B160L sets them (hw/hppa/machine.c)."""
         core = self.core
         core.reset()
+        self.env.configure(core.ram_size)
         self.env.reset()
         core.set_clock(self.clock, self.ticks_per_insn)
         load_firmware(core, image)
         self.image = image
+        self.kernel = kernel
         s = core.state
         core.set_pc(image.entry)
         # the QEMU 7.2 oracle (Debian 7.2.22) starts the CPU with PSW = Q (0x8)
@@ -111,7 +147,29 @@ class Machine:
         s.gr[21] = 1                       # number of CPUs
         s.gr[19] = mm.FW_CFG_IO_BASE
         s.gr[5] = mm.CPU_HPA               # this CPU's HPA
+        if kernel is not None:
+            self._load_kernel(kernel, initrd, cmdline)
         core.state_changed()
+
+    def _load_kernel(self, kernel: KernelImage, initrd: bytes | None, cmdline: str) -> None:
+        core, s = self.core, self.core.state
+        ram = core.ram_size
+        for seg in kernel.segments:
+            if seg.paddr + seg.memsz > ram:
+                raise GuestImageError(f"kernel segment {seg.paddr:#010x}-"
+                                      f"{seg.paddr + seg.memsz:#010x} does not fit in RAM")
+            core.write_phys(seg.paddr, seg.data + bytes(seg.memsz - len(seg.data)))
+        s.gr[25] = kernel.entry
+        raw = cmdline.encode()[:CMDLINE_MAX - 1] + b"\0"
+        core.write_phys(CMDLINE_ADDR, raw)
+        s.gr[24] = CMDLINE_ADDR
+        if initrd is not None:
+            base = (min(ram, INITRD_LIMIT) - INITRD_GAP - len(initrd)) & PAGE_MASK
+            if base < kernel.high:
+                raise GuestImageError("kernel and initial ram disk too large for the RAM")
+            core.write_phys(base, initrd)
+            s.gr[23] = base
+            s.gr[22] = base + len(initrd)
 
     # ---- running ----
     def push_input(self, data: bytes) -> None:

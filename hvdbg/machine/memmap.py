@@ -20,12 +20,18 @@ LASI_RTC = LASI_HPA + 0x9000               # 32-bit seconds counter
 LASI_IRQ_UART = 5
 
 DINO_HPA = 0xFFF80000
+DINO_SIZE = 0x1000
+DINO_UART = 0xFFF83800                     # 16550A, Dino IRQ 10 (QEMU's second -serial)
 FW_CFG_IO_BASE = 0xFFFA0000
+ISA_IO_BASE = 0xF9000000                   # QEMU's ISA I/O window (0x800 bytes)
+CMOS_RTC = ISA_IO_BASE + 0x70              # MC146818 index/data ports
 CPU_HPA = 0xFFFB0000                       # CPU n at CPU_HPA + n * 0x1000
 CPU_HPA_STRIDE = 0x1000
 MEMORY_HPA = 0xFFFFF000
 
 CPU_CLOCK_HZ = 250_000_000                 # CR16 ticks per second
+# --clock virtual: the RTCs read VIRTUAL_EPOCH + icount * ticks_per_insn / CPU_CLOCK_HZ
+VIRTUAL_EPOCH = 1_704_067_200              # 2024-01-01 00:00:00 UTC
 
 # LASI chip register offsets
 LASI_IRR = 0x00
