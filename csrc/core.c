@@ -92,7 +92,8 @@ hv_vm_t *hv_vm_new(uint32_t ram_bytes)
     vm->fw = calloc(1, FW_SIZE);
     vm->npages = (ram_bytes >> PAGE_SHIFT) + (FW_SIZE >> PAGE_SHIFT);
     vm->dirty = calloc(1, vm->npages);
-    if (!vm->ram || !vm->fw || !vm->dirty) {
+    vm->dirty_list = calloc(vm->npages, sizeof *vm->dirty_list);
+    if (!vm->ram || !vm->fw || !vm->dirty || !vm->dirty_list) {
         hv_vm_free(vm);
         return NULL;
     }
@@ -108,6 +109,8 @@ void hv_vm_free(hv_vm_t *vm)
     free(vm->ram);
     free(vm->fw);
     free(vm->dirty);
+    free(vm->dirty_list);
+    digest_free(vm);
     free(vm);
 }
 
@@ -121,6 +124,10 @@ void hv_reset(hv_vm_t *vm)
     vm->wp_pending = 0;
     vm->timer_at = ~0ull;
     vm->code_host = NULL;
+    vm->epoch_n = 0;
+    vm->epoch_exit_next = 0;
+    vm->epoch_end = vm->epoch_len ? vm->epoch_len : ~0ull;
+    digest_invalidate(vm, 0);
     core_note_event(vm);
 }
 
@@ -132,6 +139,7 @@ void hv_state_changed(hv_vm_t *vm)
     mmu_flush_cache(vm);
     vm->code_host = NULL;
     io_clear(vm);                 /* a debugger that moved the PC abandons a pending access */
+    digest_invalidate(vm, 0);
     core_note_event(vm);
 }
 uint32_t hv_ram_size(hv_vm_t *vm) { return vm->ram_size; }
@@ -141,8 +149,8 @@ uint32_t hv_dirty_take(hv_vm_t *vm, uint32_t *pages_out, uint32_t max)
 {
     uint32_t n = 0;
     for (uint32_t i = 0; i < vm->npages && n < max; i++) {
-        if (vm->dirty[i]) {
-            vm->dirty[i] = 0;
+        if (vm->dirty[i] & DIRTY_TAKE) {
+            vm->dirty[i] &= (uint8_t)~DIRTY_TAKE;
             pages_out[n++] = i;
         }
     }
@@ -1233,6 +1241,60 @@ static void fill_exit(hv_vm_t *vm, hv_exit_t *out, uint32_t reason)
     out->insn = insn;
 }
 
+/* ---- epochs ---- */
+
+int hv_epoch_config(hv_vm_t *vm, uint32_t length, uint32_t flags)
+{
+    if (length == 0) {
+        vm->epoch_len = 0;
+        vm->epoch_end = ~0ull;
+    } else {
+        vm->epoch_len = length;
+        vm->epoch_end = (vm->s.icount / length + 1) * length;
+    }
+    vm->epoch_flags = flags;
+    vm->epoch_exit_next = 0;
+    vm->epoch_n = 0;
+    core_note_event(vm);
+    return 0;
+}
+
+void hv_epoch_exit_next(hv_vm_t *vm) { vm->epoch_exit_next = 1; }
+
+uint32_t hv_epoch_take(hv_vm_t *vm, hv_epoch_rec_t *out, uint32_t max)
+{
+    uint32_t n = vm->epoch_n < max ? vm->epoch_n : max;
+    memcpy(out, vm->epoch_buf, n * sizeof *out);
+    memmove(vm->epoch_buf, vm->epoch_buf + n, (vm->epoch_n - n) * sizeof *out);
+    vm->epoch_n -= n;
+    return n;
+}
+
+/* The end of an epoch, before the next instruction and any interrupt delivery: append
+ * its record; tell the caller to exit if the hypervisor wants to see it.  This is the
+ * whole per-epoch cost when there is nothing to deliver (architecture section 2). */
+static int epoch_boundary(hv_vm_t *vm, hv_exit_t *out)
+{
+    uint64_t e = vm->epoch_end / vm->epoch_len - 1;
+    if (vm->epoch_n == EPOCH_BUF) {       /* not drained: no room; ask again until it is */
+        fill_exit(vm, out, HV_EXIT_EPOCH);
+        out->addr = (uint32_t)e;
+        return 1;
+    }
+    hv_epoch_rec_t *r = &vm->epoch_buf[vm->epoch_n++];
+    r->epoch = e;
+    r->digest = (vm->epoch_flags & HV_EPOCH_DIGEST) ? hv_digest(vm) : 0;
+    vm->epoch_end += vm->epoch_len;
+    if ((vm->epoch_flags & HV_EPOCH_EXIT_EACH) || vm->epoch_exit_next
+        || vm->epoch_n == EPOCH_BUF) {
+        vm->epoch_exit_next = 0;
+        fill_exit(vm, out, HV_EXIT_EPOCH);
+        out->addr = (uint32_t)e;
+        return 1;
+    }
+    return 0;
+}
+
 /* Recompute the persistent slow-path conditions. */
 static inline void update_slow(hv_vm_t *vm)
 {
@@ -1281,6 +1343,8 @@ void hv_run(hv_vm_t *vm, uint64_t budget, uint32_t flags, hv_exit_t *out)
                 out->size = (uint32_t)vm->wp_hit_kind;
                 return;
             }
+            if (ic >= vm->epoch_end && epoch_boundary(vm, out))
+                return;
             if (ic >= vm->run_end) {
                 fill_exit(vm, out, HV_EXIT_BUDGET);
                 return;
@@ -1291,6 +1355,7 @@ void hv_run(hv_vm_t *vm, uint64_t budget, uint32_t flags, hv_exit_t *out)
             }
             /* come back here at least every 64K instructions to see stop requests */
             uint64_t at = vm->run_end < vm->timer_at ? vm->run_end : vm->timer_at;
+            if (vm->epoch_end < at) at = vm->epoch_end;
             vm->check_at = at - ic > 65536 ? ic + 65536 : at;
             if (vm->code_gen != vm->tlb_gen || vm->code_psw != (s->psw & PSW_C))
                 vm->code_host = NULL;
@@ -1501,6 +1566,10 @@ int hv_core_restore(hv_vm_t *vm, const uint8_t *buf)
     vm->fault_valid = 0;
     vm->code_host = NULL;
     mmu_flush_cache(vm);
+    digest_invalidate(vm, 0);
+    vm->epoch_n = 0;
+    vm->epoch_exit_next = 0;
+    vm->epoch_end = vm->epoch_len ? (vm->s.icount / vm->epoch_len + 1) * vm->epoch_len : ~0ull;
     core_note_event(vm);
     return 0;
 }

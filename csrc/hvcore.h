@@ -21,6 +21,9 @@
 #define HV_EXIT_STOP        8  /* hv_request_stop() from another thread */
 #define HV_EXIT_FAULT       9  /* the core cannot continue; message in hv_exit_t.msg */
 #define HV_EXIT_HALT       10  /* the CPU halted (e.g. diag halt); reserved */
+#define HV_EXIT_EPOCH      11  /* an epoch ended (addr = its number) and the hypervisor asked to
+                                  see it (HV_EPOCH_EXIT_EACH, hv_epoch_exit_next) or the record
+                                  buffer is full; records in hv_epoch_take() */
 
 /* environment "addresses" for HV_EXIT_ENV_* */
 #define HV_ENV_CR16         16 /* read: mfctl cr16 (interval timer); write: mtctl cr16 (timer compare) */
@@ -105,6 +108,24 @@ void hv_wp_clear(hv_vm_t *vm);
 /* dirty-page tracking (4 KiB pages of RAM, then the 2048 pages of the firmware region) */
 uint32_t hv_page_count(hv_vm_t *vm);
 uint32_t hv_dirty_take(hv_vm_t *vm, uint32_t *pages_out, uint32_t max);  /* returns count, clears those bits */
+
+/* Epochs (architecture section 2): epoch e holds the instructions with retired count
+ * e*length .. (e+1)*length-1.  At each epoch end, before the next instruction and before
+ * any interrupt is delivered, the core appends {e, digest} to its record buffer and goes
+ * on, unless the hypervisor asked to see that epoch end (HV_EXIT_EPOCH). */
+#define HV_EPOCH_DIGEST     1  /* compute a state digest at every epoch end (else digest = 0) */
+#define HV_EPOCH_EXIT_EACH  2  /* exit at every epoch end */
+typedef struct hv_epoch_rec {
+    uint64_t epoch;      /* the epoch that ended */
+    uint64_t digest;     /* hv_digest() at its end */
+} hv_epoch_rec_t;
+int hv_epoch_config(hv_vm_t *vm, uint32_t length, uint32_t flags);  /* 0 ok, -1 bad length; length 0 = off */
+void hv_epoch_exit_next(hv_vm_t *vm);               /* exit at the next epoch end (once) */
+uint32_t hv_epoch_take(hv_vm_t *vm, hv_epoch_rec_t *out, uint32_t max);  /* oldest first */
+/* State digest (architecture section 5): registers, TLB, core internals and all memory
+ * (RAM and firmware region); memory is hashed incrementally from the pages written since
+ * the last digest.  Equal states give equal digests on every host. */
+uint64_t hv_digest(hv_vm_t *vm);
 
 /* CPU state snapshot (registers + TLB + core internals; not memory) */
 uint32_t hv_core_snapshot_size(void);

@@ -104,7 +104,9 @@ struct hv_vm {
     /* memory */
     uint8_t *ram;   uint32_t ram_size;
     uint8_t *fw;                     /* FW_SIZE bytes at FW_BASE */
-    uint8_t *dirty; uint32_t npages; /* one byte per page: RAM pages then firmware pages */
+    uint8_t *dirty; uint32_t npages; /* per page (RAM pages, then firmware pages): DIRTY_* bits */
+    uint32_t *dirty_list;            /* pages whose DIRTY_DIGEST bit was set since the last digest */
+    uint32_t dirty_n;
 
     /* translation caches: [0]=data [1]=instruction; rebuilt from tlb[] on miss */
     tcache_entry_t tcache[2][TCACHE_SIZE];
@@ -151,6 +153,18 @@ struct hv_vm {
     uint64_t last_deliver_icount;    /* interruption-loop detection */
     uint32_t deliver_streak;
 
+    /* ---- epochs (core.c) and digests (digest.c): architecture sections 2 and 5 ---- */
+    uint32_t epoch_len;              /* instructions per epoch; 0 = no epochs */
+    uint32_t epoch_flags;            /* HV_EPOCH_* */
+    int epoch_exit_next;             /* exit (HV_EXIT_EPOCH) at the next epoch end, once */
+    uint64_t epoch_end;              /* icount at which the current epoch ends */
+#define EPOCH_BUF 1024
+    hv_epoch_rec_t epoch_buf[EPOCH_BUF];
+    uint32_t epoch_n;
+    uint64_t *page_hash;             /* digest.c: per-page content hash (NULL = not yet built) */
+    uint64_t mem_sum;                /* sum of the per-page contributions */
+    uint64_t tlb_hash; uint32_t tlb_hash_gen; int tlb_hash_valid;
+
     /* ---- fpu.c ---- */
     /* The FP status word the FPU acts on (QEMU's fr0_shadow): loaded from fr0's high word
      * only by fldw/fldd into fr0 and by fpu_status_loaded(); may differ from fr0 after an
@@ -178,12 +192,21 @@ static inline uint8_t *core_fast_ptr(hv_vm_t *vm, uint32_t off, unsigned size)
     return NULL;
 }
 
-/* Mark the page of physical address pa (RAM or the firmware region) written. */
+/* Mark the page of physical address pa (RAM or the firmware region) written: once for
+ * hv_dirty_take() (snapshots) and once for the next digest, which rehashes only the pages
+ * on dirty_list. */
+#define DIRTY_TAKE   1u
+#define DIRTY_DIGEST 2u
 static inline void core_mark_dirty(hv_vm_t *vm, uint32_t pa)
 {
     uint32_t page = pa < vm->ram_size ? pa >> PAGE_SHIFT
                   : (vm->ram_size >> PAGE_SHIFT) + ((pa - FW_BASE) >> PAGE_SHIFT);
-    vm->dirty[page] = 1;
+    uint8_t d = vm->dirty[page];
+    if (LIKELY(d == (DIRTY_TAKE | DIRTY_DIGEST)))
+        return;
+    if (!(d & DIRTY_DIGEST))
+        vm->dirty_list[vm->dirty_n++] = page;
+    vm->dirty[page] = DIRTY_TAKE | DIRTY_DIGEST;
 }
 
 /* guest memory is big-endian: the one codec for host-side accesses */
@@ -244,6 +267,9 @@ static inline uint32_t core_space(const hv_vm_t *vm, unsigned s, uint32_t base) 
 void core_fault_addr(hv_vm_t *vm, uint32_t space, uint32_t off);
 /* something that affects interrupt delivery or translation changed (PSW, EIEM, EIRR, ...) */
 static inline void core_note_event(hv_vm_t *vm) { vm->event = 1; vm->check_at = 0; }
+/* digest.c: drop the digest caches (the TLB or all of memory changed behind its back) */
+void digest_invalidate(hv_vm_t *vm, int memory_too);
+void digest_free(hv_vm_t *vm);
 int core_privilege(const hv_vm_t *vm);   /* current privilege level 0..3 (iaoq_f & 3) */
 /* environment door (architecture section 1): mfctl cr16 / mtctl cr16.  With the host
  * clock these exit to the hypervisor (EX_EXIT) until it answers; with the virtual clock

@@ -12,7 +12,7 @@ from cffi import FFI
 ROOT = Path(__file__).resolve().parents[2]
 CSRC = ROOT / "csrc"
 
-SOURCES = ["core.c", "mmu.c", "sys.c", "fpu.c"]
+SOURCES = ["core.c", "mmu.c", "sys.c", "fpu.c", "digest.c"]
 
 ffibuilder = FFI()
 ffibuilder.cdef((CSRC / "hvcore.h").read_text())

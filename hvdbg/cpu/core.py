@@ -28,6 +28,7 @@ class ExitReason(enum.IntEnum):
     STOP = lib.HV_EXIT_STOP
     FAULT = lib.HV_EXIT_FAULT
     HALT = lib.HV_EXIT_HALT
+    EPOCH = lib.HV_EXIT_EPOCH
 
 
 _REASONS = {int(r): r for r in ExitReason}
@@ -41,6 +42,9 @@ class ClockMode(enum.IntEnum):
 ENV_CR16 = lib.HV_ENV_CR16
 WATCH_READ = lib.HV_WATCH_READ
 WATCH_WRITE = lib.HV_WATCH_WRITE
+EPOCH_DIGEST = lib.HV_EPOCH_DIGEST
+EPOCH_EXIT_EACH = lib.HV_EPOCH_EXIT_EACH
+EPOCH_BUF = 1024             # the core's record buffer (csrc/internal.h EPOCH_BUF)
 
 
 class CoreError(Exception):
@@ -126,6 +130,7 @@ class Core:
         self.regs = RegisterView(self)
         self.ram_size: int = lib.hv_ram_size(self._vm)
         self._pages = ffi.new("uint32_t[]", lib.hv_page_count(self._vm))
+        self._epochs = ffi.new("hv_epoch_rec_t[]", EPOCH_BUF)
 
     def close(self) -> None:
         """Free the VM now (the object is unusable afterwards)."""
@@ -208,6 +213,25 @@ class Core:
         if isinstance(mode, str):
             mode = ClockMode[mode.upper()]
         lib.hv_set_clock(self._vm, int(mode), _check_u32("ticks_per_insn", ticks_per_insn))
+
+    # ---- epochs and digests (architecture sections 2 and 5) ----
+    def epoch_config(self, length: int, flags: int = EPOCH_DIGEST) -> None:
+        """Epochs of ``length`` instructions (0 = none), numbered from icount 0: epoch e
+        ends when e+1 times ``length`` instructions have retired."""
+        lib.hv_epoch_config(self._vm, _check_u32("epoch length", length), flags)
+
+    def epoch_exit_next(self) -> None:
+        """Make the core exit (``EPOCH``) at the next epoch end."""
+        lib.hv_epoch_exit_next(self._vm)
+
+    def epoch_take(self) -> list[tuple[int, int]]:
+        """``(epoch, digest)`` of the epochs that ended since the last call, oldest first."""
+        n = lib.hv_epoch_take(self._vm, self._epochs, EPOCH_BUF)
+        return [(int(r.epoch), int(r.digest)) for r in self._epochs[0:n]]
+
+    def digest(self) -> int:
+        """64-bit digest of registers, TLB, core internals and all memory."""
+        return int(lib.hv_digest(self._vm))
 
     # ---- memory ----
     def read_phys(self, pa: int, length: int) -> bytes:
