@@ -232,6 +232,14 @@ class Uart16550:
             self.rbr = b
             self.lsr |= LSR_DR
 
+    def uncertain_completion(self) -> None:
+        """Replication rule P8: a transmission may or may not have completed, so raise
+        transmit-empty again (if enabled); the driver's interrupt handler then carries
+        on sending, which is what it does after a real THRE interrupt."""
+        if self.ier & IER_THRI and self.lsr & LSR_THRE:
+            self.thr_ipending = 1
+            self._update_irq()
+
     def tick(self) -> None:
         """A host-time interval passed (called at slice boundaries): bytes left in the
         receive FIFO since the previous tick raise the character-timeout interrupt, as
