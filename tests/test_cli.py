@@ -137,3 +137,54 @@ def test_console_input_reaches_the_guest(tmp_path: Path) -> None:
     r = hvdbg("run", "--bios", str(f), "--timeout", "20", stdin=b"HAL9q")
     assert r.returncode == 0, r.stderr
     assert r.stdout == b"IBM:"
+
+
+def test_console_escape_filter() -> None:
+    from hvdbg.cli.console import EscapeFilter
+    quits: list[bool] = []
+    echoed: list[bytes] = []
+    f = EscapeFilter(lambda: quits.append(True), echoed.append)
+    assert f(b"ab\x03c") == b"ab\x03c"              # Ctrl-C goes to the guest
+    assert f(b"\x01\x01z\x01") == b"\x01z" and not quits
+    assert f(b"qd") == b"d"                         # unknown escape: dropped
+    assert f(b"\x01h") == b"" and b"exit" in echoed[0]
+    assert f(b"\x01xrest") == b"" and quits == [True]
+
+
+def test_ctrl_a_x_on_a_terminal_quits(spin_elf: Path) -> None:
+    import os
+    import pty
+    import select
+    import time
+    pid, fd = pty.fork()
+    if pid == 0:                                    # child: hvdbg on the pty
+        os.execv(sys.executable, [sys.executable, "-m", "hvdbg", "run", "--bios",
+                                  str(spin_elf), "--timeout", "30"])
+    out = b""
+    wpid = status = 0
+    try:
+        time.sleep(1.0)
+        os.write(fd, b"\x03\x01x")                  # Ctrl-C is the guest's; Ctrl-A x quits
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            r, _, _ = select.select([fd], [], [], 0.5)
+            if r:
+                try:
+                    data = os.read(fd, 1024)
+                except OSError:
+                    break
+                if not data:
+                    break
+                out += data
+            wpid, status = os.waitpid(pid, os.WNOHANG)
+            if wpid:
+                break
+        else:
+            os.kill(pid, 9)
+            pytest.fail(f"hvdbg did not quit on Ctrl-A x: {out!r}")
+        if not wpid:
+            _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0, out
+    assert b"terminated" in out

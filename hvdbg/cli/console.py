@@ -27,9 +27,45 @@ class StdoutSink:
             self.broken = True        # the reader went away; keep the guest running
 
 
-def start_stdin_reader(push: Callable[[bytes], None], fd: int | None = None
+ESCAPE = 0x01                     # Ctrl-A, as QEMU's -nographic console multiplexer
+ESCAPE_HELP = (b"\r\nC-a x    exit hvdbg\r\nC-a C-a  send C-a to the guest\r\n"
+               b"C-a h    this help\r\n")
+
+
+class EscapeFilter:
+    """QEMU-style console escapes on an interactive terminal: Ctrl-A x quits, Ctrl-A
+    Ctrl-A sends one Ctrl-A, Ctrl-A h prints help; everything else goes to the guest."""
+
+    def __init__(self, quit: Callable[[], None], echo: Callable[[bytes], None]) -> None:
+        self.quit = quit
+        self.echo = echo
+        self.pending = False
+
+    def __call__(self, data: bytes) -> bytes:
+        out = bytearray()
+        for b in data:
+            if self.pending:
+                self.pending = False
+                if b in (ord("x"), ord("X")):
+                    self.quit()
+                    break
+                if b == ESCAPE:
+                    out.append(ESCAPE)
+                elif b in (ord("h"), ord("?")):
+                    self.echo(ESCAPE_HELP)
+                # any other key after Ctrl-A is dropped, as QEMU does
+            elif b == ESCAPE:
+                self.pending = True
+            else:
+                out.append(b)
+        return bytes(out)
+
+
+def start_stdin_reader(push: Callable[[bytes], None], fd: int | None = None,
+                       filter: Callable[[bytes], bytes] | None = None
                        ) -> threading.Thread | None:
-    """A daemon thread that forwards stdin bytes to ``push`` until EOF."""
+    """A daemon thread that forwards stdin bytes (through ``filter``) to ``push`` until
+    EOF."""
     try:
         fd = sys.stdin.fileno() if fd is None else fd
     except (AttributeError, ValueError, OSError):
@@ -43,17 +79,28 @@ def start_stdin_reader(push: Callable[[bytes], None], fd: int | None = None
                 return
             if not data:
                 return
-            push(data)
+            if filter is not None:
+                data = filter(data)
+            if data:
+                push(data)
 
     t = threading.Thread(target=reader, name="hvdbg-stdin", daemon=True)
     t.start()
     return t
 
 
+def is_terminal(fd: int | None = None) -> bool:
+    try:
+        return os.isatty(sys.stdin.fileno() if fd is None else fd)
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
 @contextlib.contextmanager
 def raw_terminal(fd: int | None = None) -> Iterator[None]:
-    """Character-at-a-time input without echo (the guest echoes), Enter sends CR as a
-    serial terminal does; Ctrl-C still interrupts hvdbg.  No-op when not a terminal."""
+    """Raw input as QEMU's -nographic console: character at a time, no echo (the guest
+    echoes), Enter sends CR, Ctrl-C/Ctrl-Z go to the guest (leave with Ctrl-A x, see
+    :class:`EscapeFilter`).  No-op when not a terminal."""
     try:
         import termios
         fd = sys.stdin.fileno() if fd is None else fd
@@ -65,7 +112,7 @@ def raw_terminal(fd: int | None = None) -> Iterator[None]:
         return
     new = list(old)
     new[0] &= ~(termios.ICRNL | termios.INLCR | termios.IXON | termios.ISTRIP)
-    new[3] &= ~(termios.ECHO | termios.ICANON | termios.IEXTEN)
+    new[3] &= ~(termios.ECHO | termios.ICANON | termios.IEXTEN | termios.ISIG)
     new[6] = list(new[6])
     new[6][termios.VMIN] = 1
     new[6][termios.VTIME] = 0

@@ -3,13 +3,22 @@
 Exit status: 0 the guest powered off (or halted / reset itself); 2 usage error or a
 guest image hvdbg cannot load; 3 the instruction limit or the timeout was reached;
 4 the core met a fault it cannot continue from; 130 interrupted (Ctrl-C).
+
+On an interactive terminal the console is raw, as QEMU's -nographic: Ctrl-C goes to
+the guest, Ctrl-A x leaves hvdbg (exit status 0), Ctrl-A Ctrl-A sends a Ctrl-A.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
-from hvdbg.cli.console import StdoutSink, raw_terminal, start_stdin_reader
+from hvdbg.cli.console import (
+    EscapeFilter,
+    StdoutSink,
+    is_terminal,
+    raw_terminal,
+    start_stdin_reader,
+)
 from hvdbg.machine import memmap
 from hvdbg.machine.elf import GuestImageError
 from hvdbg.machine.environment import Environment
@@ -105,7 +114,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     except MemoryError as e:
         print(f"hvdbg: error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    start_stdin_reader(machine.push_input)
+    quit_requested = []
+    escapes = None
+    if is_terminal():
+        def quit_console() -> None:
+            quit_requested.append(True)
+            machine.request_stop()
+        escapes = EscapeFilter(quit_console, sink)
+    start_stdin_reader(machine.push_input, filter=escapes)
     try:
         with raw_terminal():
             result = machine.run(max_insns=args.max_insns, timeout=args.timeout)
@@ -120,6 +136,9 @@ def cmd_run(args: argparse.Namespace) -> int:
               f"{result.mips:.1f} MIPS", file=sys.stderr)
     reason = result.reason
     if reason in (StopReason.POWER_OFF, StopReason.HALT, StopReason.RESET):
+        return EXIT_OK
+    if reason is StopReason.STOP and quit_requested:
+        print("\r\nhvdbg: terminated (Ctrl-A x)", file=sys.stderr)
         return EXIT_OK
     if reason is StopReason.LIMIT:
         print(f"hvdbg: instruction limit reached: {_where(result)}", file=sys.stderr)
