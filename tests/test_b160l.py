@@ -266,3 +266,22 @@ def test_seabios_firmware_halts_on_the_default_machine() -> None:
     assert r.reason is StopReason.HALT
     text = b"".join(out)
     assert b"Available memory:     256 MB" in text and b"No boot device." in text
+
+
+def test_parallel_port_spp_handshake_and_snapshot() -> None:
+    from hvdbg.machine.parallel import ParallelPort
+    out: list[int] = []
+    levels: list[bool] = []
+    p = ParallelPort(irq=levels.append, out=out.append)
+    assert [p.read(r, 1) for r in range(4)] == [0xFF, 0xD9, 0xCC, 0xFF]
+    p.write(0, 1, 0x41)
+    p.write(2, 1, 0x0D)                                 # strobe: the byte goes out
+    assert out == [0x41] and p.read(1, 1) & 0x80 == 0
+    snap = p.snapshot()
+    p.write(2, 1, 0x1C)                                 # interrupts on, strobe released
+    p.write(2, 1, 0x1C)                                 # ... select again: interrupt
+    assert levels[-1] is True
+    p.read(1, 1)                                        # reading status acknowledges
+    assert levels[-1] is False
+    p.restore(snap)
+    assert p.read(2, 1) == 0xCD

@@ -20,6 +20,7 @@ from hvdbg.machine.cmos import CmosRtc
 from hvdbg.machine.dino import IRQ_RS232, Dino
 from hvdbg.machine.fwcfg import FwCfg, b160l_items
 from hvdbg.machine.lasi import CpuHpa, Lasi, LasiRtc
+from hvdbg.machine.parallel import ParallelPort
 from hvdbg.machine.uart import Uart16550
 
 log = logging.getLogger("hvdbg.machine")
@@ -111,6 +112,8 @@ class Environment:
         self.uart = Uart16550(tx=self._tx.append,
                               irq=lambda level: self.lasi.set_irq(mm.LASI_IRQ_UART, level))
         self.rtc = LasiRtc(self.wall_seconds)
+        self.parallel = ParallelPort(
+            irq=lambda level: self.lasi.set_irq(mm.LASI_IRQ_PARALLEL, level))
         self.dino = Dino(bus_write=self.bus_write)
         # QEMU's second serial port: with -nodefaults it has no back end
         self.dino_uart = Uart16550(irq=lambda level: self.dino.set_irq(IRQ_RS232, level))
@@ -120,6 +123,7 @@ class Environment:
         self.regions: list[tuple[int, int, str, Device]] = [
             (mm.LASI_UART, mm.LASI_UART_SIZE, "uart", self.uart),
             (mm.LASI_RTC, 4, "rtc", self.rtc),
+            (mm.LASI_PARALLEL, 8, "parallel", self.parallel),
             (mm.LASI_HPA, mm.LASI_SIZE, "lasi", self.lasi),
             (mm.CPU_HPA, 4, "cpu_hpa", self.cpu_hpa),
             (mm.DINO_UART, 8, "dino_uart", self.dino_uart),

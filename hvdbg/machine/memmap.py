@@ -18,6 +18,8 @@ LASI_UART = LASI_HPA + 0x5800              # 16550A console, LASI IRQ 5
 LASI_UART_SIZE = 8
 LASI_RTC = LASI_HPA + 0x9000               # 32-bit seconds counter
 LASI_IRQ_UART = 5
+LASI_PARALLEL = LASI_HPA + 0x2800          # PC-style parallel port
+LASI_IRQ_PARALLEL = 8                      # where QEMU 7.2 wires it (the LAN input)
 
 DINO_HPA = 0xFFF80000
 DINO_SIZE = 0x1000

@@ -2,7 +2,7 @@
  * every fw_cfg item and file (the QEMU signature, RAM size, CPU counts, boot device, the
  * file directory and each file's bytes), Dino's registers after reset, its PCI
  * configuration space (no device on the bus), its interrupt routing to the CPU's EIRR,
- * Dino's UART registers and the CMOS RTC's status registers.  Only deterministic facts:
+ * Dino's UART registers, the LASI parallel port and the CMOS RTC's status registers.  Only deterministic facts:
  * no time-of-day values. */
 #include "hvlib.h"
 
@@ -120,6 +120,18 @@ int main(void)
     for (unsigned r = 1; r < 8; r++)
         hv_printf(" %02x", mmio_read8(DINO_UART + r));
     hv_printf("\n");
+
+    /* the LASI parallel port (no printer attached) */
+    hv_printf("parport:");
+    for (unsigned r = 0; r < 8; r++)
+        hv_printf(" %02x", mmio_read8(0xFFD02800u + r));
+    mmio_write8(0xFFD02800u, 0x55);
+    mmio_write8(0xFFD02802u, 0x0d);            /* select, init, strobe */
+    mmio_write8(0xFFD02802u, 0x0c);
+    hv_printf(" | %02x %02x %02x", mmio_read8(0xFFD02800u), mmio_read8(0xFFD02801u),
+              mmio_read8(0xFFD02802u));
+    mmio_write8(0xFFD02802u, 0x08);            /* init low: printer reset */
+    hv_printf(" %02x %02x\n", mmio_read8(0xFFD02801u), mmio_read8(0xFFD02801u));
 
     static const unsigned char cmos_regs[] = { 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x38, 0x3d, 0x7f };
     for (unsigned i = 0; i < sizeof cmos_regs; i++) {
