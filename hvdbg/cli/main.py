@@ -1,4 +1,4 @@
-"""The ``hvdbg`` command line: one subcommand module per verb (run; later pair,
+"""The ``hvdbg`` command line: one subcommand module per verb (run, pair, replay; later
 replay, gdb), each providing ``add_parser(subparsers)``."""
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import sys
 from collections.abc import Sequence
 
 from hvdbg import __version__
-from hvdbg.cli import run
+from hvdbg.cli import pair, replay, run
 
-SUBCOMMANDS = (run,)
+SUBCOMMANDS = (run, pair, replay)
 
 
 def build_parser() -> argparse.ArgumentParser:

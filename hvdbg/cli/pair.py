@@ -1,0 +1,92 @@
+"""``hvdbg pair``: run a guest replicated on a primary and a backup VM (Bressoud &
+Schneider's hypervisor-based fault tolerance), optionally kill the primary and watch the
+backup take over; console on stdout once, summary on stderr.
+
+Exit status: 0 the guest powered off; 1 the backup diverged or the link broke its
+promise; 2 usage error; 3 limit or timeout; 4 guest fault.
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+from hvdbg.cli.console import StdoutSink, start_stdin_reader
+from hvdbg.machine.elf import GuestImageError
+from hvdbg.machine.spec import GuestSpec, SpecError, add_guest_arguments
+from hvdbg.replication.link import FAULT_KINDS, LinkConfig
+from hvdbg.replication.pair import exit_status, run_pair
+from hvdbg.replication.roles import PROTOCOLS, ReplicationConfig
+
+
+def parse_fail_at(text: str) -> tuple[int, int]:
+    epoch, _, insn = text.partition(":")
+    try:
+        e, i = int(epoch, 0), int(insn, 0) if insn else 0
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected EPOCH[:INSN], got {text!r}") from None
+    if e < 0 or i < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0: {text}")
+    return e, i
+
+
+def add_replication_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--epoch", type=int, default=16384, metavar="N",
+                   help="instructions per epoch, 1024 .. 1000000 (default 16384)")
+    p.add_argument("--protocol", choices=PROTOCOLS, default="refined",
+                   help="original: wait for all acks at every epoch end (P2); refined "
+                        "(default): wait only before the next I/O; output-rule: never "
+                        "wait, hold console output until the backup has the log up to it")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("pair", help="run a guest on a primary and a backup VM",
+                       description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_guest_arguments(p)
+    add_replication_arguments(p)
+    p.add_argument("--timeout", type=float, metavar="S", help="stop after S seconds")
+    p.add_argument("--max-insns", type=int, metavar="N", help="stop at icount N")
+    p.add_argument("--fail-primary-at", type=parse_fail_at, metavar="EPOCH[:INSN]",
+                   help="the primary stops dead at instruction INSN of epoch EPOCH "
+                        "(fail-stop; an I/O access there is performed but never reported)")
+    p.add_argument("--detect-ms", type=float, default=50.0, metavar="MS",
+                   help="failure-detection timeout of the backup (default 50)")
+    p.add_argument("--link-latency-us", type=float, default=0.0, metavar="US",
+                   help="one-way link latency (default 0)")
+    p.add_argument("--link-mbps", type=float, default=0.0, metavar="MBPS",
+                   help="link bandwidth in Mbit/s (default unlimited)")
+    p.add_argument("--link-fault", action="append", default=[], metavar="KIND@N",
+                   help=f"inject a fault on message N; KIND: {', '.join(FAULT_KINDS)} "
+                        "(detected and reported; repeatable)")
+    p.add_argument("--record", metavar="DIR", help="write the stream to DIR/stream.hvlog")
+    p.set_defaults(func=cmd_pair)
+
+
+def cmd_pair(args: argparse.Namespace) -> int:
+    try:
+        spec = GuestSpec.from_args(args)
+        cfg = ReplicationConfig(args.epoch, args.protocol, args.detect_ms / 1000)
+        link = LinkConfig(args.link_latency_us, args.link_mbps,
+                          LinkConfig.parse_faults(args.link_fault))
+    except (SpecError, ValueError) as e:
+        print(f"hvdbg pair: error: {e}", file=sys.stderr)
+        return 2
+    fail_at = None
+    if args.fail_primary_at is not None:
+        epoch, insn = args.fail_primary_at
+        fail_at = epoch * cfg.epoch + insn
+    sink = StdoutSink()
+    try:
+        summary = run_pair(spec, cfg, link=link, fail_at=fail_at, record=args.record,
+                           timeout=args.timeout, max_insns=args.max_insns, sink=sink,
+                           command=shlex.join(["hvdbg", *sys.argv[1:]]),
+                           input_hook=start_stdin_reader)
+    except (GuestImageError, SpecError, MemoryError, OSError) as e:
+        print(f"hvdbg pair: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nhvdbg pair: interrupted", file=sys.stderr)
+        return 130
+    print(summary.render(), file=sys.stderr)
+    return exit_status(summary)

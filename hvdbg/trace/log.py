@@ -1,0 +1,335 @@
+"""The stream: one binary format for live replication, recording and replay
+(architecture section 3; documented in docs/log-format.md).
+
+A log file is a :data:`HEADER` followed by :data:`FRAME` s; the link between a primary
+and a backup carries the same frames.  Every frame has a sequence number and a CRC-32,
+so loss, duplication, reordering and corruption are detected, never absorbed.
+
+The schema is written once, with ``construct``.  Parsing and building a frame with
+``construct`` costs microseconds, which the primary would pay on every I/O exit, so the
+hot path uses :mod:`struct` codecs *derived from* these definitions
+(:func:`_fast_codec`); tests check that both agree byte for byte.
+"""
+from __future__ import annotations
+
+import enum
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import construct as c
+
+FORMAT_VERSION = 1
+MAGIC = b"HVDBGLOG"
+
+
+class RecordType(enum.IntEnum):
+    EPOCHS = 1      # epoch ends first..first+n-1 with their digests (the [end, E] messages)
+    ENV = 2         # an environment value (mfctl cr16 with the host clock, ...)
+    IO = 3          # an I/O-space access: the value read, or the value written
+    IRQ = 4         # EIRR bits delivered at the end of an epoch (P0, P2, P5)
+    DMA = 5         # bytes a device wrote to guest memory during the I/O access that follows
+    OUTPUT = 6      # console bytes the environment emitted (what the world saw)
+    HEARTBEAT = 7   # the primary is alive at icount (no other traffic)
+    PROMOTE = 8     # a backup became the primary (P7)
+    UNCERTAIN = 9   # uncertain interrupts raised by a promoted backup (P8)
+    END = 10        # the guest stopped (power off, halt, limit)
+    ACK = 11        # backup -> primary: frames up to seq received (link only)
+
+
+IO_READ, IO_WRITE = 0, 1
+
+
+class EndReason(enum.IntEnum):
+    POWER_OFF = 0
+    HALT = 1
+    RESET = 2
+    LIMIT = 3
+    FAULT = 4
+    STOPPED = 5
+
+
+# ---- the schema -------------------------------------------------------------------
+
+Str = c.PascalString(c.Int16ub, "utf8")
+
+HEADER_BODY = c.Struct(
+    "hvdbg_version" / Str,
+    "role" / Str,                    # who wrote it: solo (run --record) or pair
+    "protocol" / Str,                # original | refined | output-rule | none
+    "epoch" / c.Int32ub,             # instructions per epoch
+    "ram_mib" / c.Int32ub,
+    "clock" / Str,                   # virtual | host
+    "ticks_per_insn" / c.Int32ub,
+    "images" / c.PrefixedArray(c.Int16ub, c.Struct(
+        "name" / Str,                # bios | kernel | initrd
+        "path" / Str,
+        "sha256" / c.Bytes(32),
+    )),
+    "append" / Str,                  # kernel command line ("" for none)
+    "command" / Str,                 # the hvdbg command line that made the log
+)
+
+HEADER = c.Struct(
+    "magic" / c.Const(MAGIC),
+    "version" / c.Int16ub,
+    "body" / c.RawCopy(c.Prefixed(c.Int32ub, HEADER_BODY)),
+    "crc" / c.Checksum(c.Int32ub, zlib.crc32, c.this.body.data),
+)
+
+FRAME = c.Struct(
+    "head" / c.RawCopy(c.Struct(
+        "type" / c.Int8ub,
+        "length" / c.Int32ub,        # payload bytes
+        "seq" / c.Int64ub,           # 0, 1, 2, ... per stream
+        "payload" / c.Bytes(c.this.length),
+    )),
+    "crc" / c.Checksum(c.Int32ub, zlib.crc32, c.this.head.data),  # over type .. payload
+)
+
+# payloads: fixed fields, then (for some) a variable tail named "data"
+PAYLOADS: dict[RecordType, c.Struct] = {
+    RecordType.EPOCHS: c.Struct("first" / c.Int64ub, "data" / c.GreedyBytes),  # n x u64 digests
+    RecordType.ENV: c.Struct("icount" / c.Int64ub, "which" / c.Int32ub, "value" / c.Int64ub),
+    RecordType.IO: c.Struct("icount" / c.Int64ub, "kind" / c.Int8ub, "size" / c.Int8ub,
+                            "pa" / c.Int32ub, "value" / c.Int64ub),
+    RecordType.IRQ: c.Struct("epoch" / c.Int64ub, "bits" / c.Int32ub),
+    RecordType.DMA: c.Struct("icount" / c.Int64ub, "pa" / c.Int32ub, "data" / c.GreedyBytes),
+    RecordType.OUTPUT: c.Struct("icount" / c.Int64ub, "data" / c.GreedyBytes),
+    RecordType.HEARTBEAT: c.Struct("icount" / c.Int64ub),
+    RecordType.PROMOTE: c.Struct("epoch" / c.Int64ub, "icount" / c.Int64ub),
+    RecordType.UNCERTAIN: c.Struct("epoch" / c.Int64ub, "bits" / c.Int32ub),
+    RecordType.END: c.Struct("icount" / c.Int64ub, "reason" / c.Int8ub, "digest" / c.Int64ub),
+    RecordType.ACK: c.Struct("seq" / c.Int64ub),
+}
+
+
+# ---- fast codecs derived from the schema -------------------------------------------
+
+def _fast_codec(s: c.Struct) -> tuple[struct.Struct, tuple[str, ...], bool]:
+    """struct format of the fixed fields, their names, and whether a tail follows."""
+    fmt, names, tail = ">", [], False
+    for sub in s.subcons:
+        if isinstance(sub.subcon, c.FormatField):
+            fmt += sub.subcon.fmtstr[1:]
+            names.append(sub.name)
+        elif sub.subcon is c.GreedyBytes and sub is s.subcons[-1]:
+            tail = True
+        else:
+            raise TypeError(f"no fast codec for field {sub.name}")
+    return struct.Struct(fmt), tuple(names), tail
+
+
+_CODECS = {t: _fast_codec(s) for t, s in PAYLOADS.items()}
+_FRAME_HEAD = struct.Struct(">BIQ")       # type, length, seq (FRAME.head without payload)
+_CRC = struct.Struct(">I")
+FRAME_OVERHEAD = _FRAME_HEAD.size + _CRC.size
+MAX_PAYLOAD = 1 << 24
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    type: RecordType
+    seq: int
+    fields: tuple[int, ...]          # the fixed fields, in schema order
+    data: bytes = b""                # the variable tail (EPOCHS, DMA, OUTPUT)
+
+    def __getattr__(self, name: str) -> Any:      # rec.icount, rec.value, ...
+        try:
+            return self.fields[_CODECS[self.type][1].index(name)]
+        except (KeyError, ValueError):
+            raise AttributeError(name) from None
+
+    def epochs(self) -> list[tuple[int, int]]:
+        """EPOCHS: ``[(epoch, digest), ...]``."""
+        first = self.fields[0]
+        n = len(self.data) // 8
+        return list(zip(range(first, first + n), struct.unpack(f">{n}Q", self.data),
+                        strict=True))
+
+    def describe(self) -> str:
+        names = _CODECS[self.type][1]
+        body = " ".join(f"{k}={v:#x}" if k in ("pa", "bits", "value", "digest") else f"{k}={v}"
+                        for k, v in zip(names, self.fields, strict=True))
+        extra = f" +{len(self.data)} bytes" if self.data else ""
+        return f"#{self.seq} {self.type.name} {body}{extra}"
+
+
+def encode(rtype: RecordType, seq: int, fields: tuple[int, ...], data: bytes = b"") -> bytes:
+    """One frame (header, payload, CRC) as bytes."""
+    st, _, tail = _CODECS[rtype]
+    payload = st.pack(*fields) + data if tail else st.pack(*fields)
+    head = _FRAME_HEAD.pack(rtype, len(payload), seq) + payload
+    return head + _CRC.pack(zlib.crc32(head))
+
+
+class StreamError(Exception):
+    """A frame or header that is corrupt, truncated, out of sequence or foreign."""
+
+    def __init__(self, msg: str, *, index: int | None = None, offset: int | None = None):
+        where = []
+        if index is not None:
+            where.append(f"record {index}")
+        if offset is not None:
+            where.append(f"offset {offset}")
+        super().__init__(f"{msg}" + (f" ({', '.join(where)})" if where else ""))
+        self.index, self.offset = index, offset
+
+
+def decode(frame: bytes | memoryview, *, index: int | None = None,
+           offset: int | None = None) -> Record:
+    """Parse and check one whole frame."""
+    n = len(frame)
+    if n < FRAME_OVERHEAD:
+        raise StreamError(f"truncated frame ({n} bytes)", index=index, offset=offset)
+    rtype, length, seq = _FRAME_HEAD.unpack_from(frame)
+    if n != FRAME_OVERHEAD + length:
+        raise StreamError(f"frame length {length} does not match its size {n}",
+                          index=index, offset=offset)
+    (crc,) = _CRC.unpack_from(frame, n - 4)
+    if zlib.crc32(memoryview(frame)[:n - 4]) != crc:
+        raise StreamError(f"CRC mismatch in frame seq {seq}", index=index, offset=offset)
+    try:
+        t = RecordType(rtype)
+    except ValueError:
+        raise StreamError(f"unknown record type {rtype}", index=index, offset=offset) from None
+    st, _, tail = _CODECS[t]
+    if length < st.size or (not tail and length != st.size):
+        raise StreamError(f"{t.name} payload of {length} bytes", index=index, offset=offset)
+    start = _FRAME_HEAD.size
+    fields = st.unpack_from(frame, start)
+    data = bytes(frame[start + st.size:n - 4]) if tail else b""
+    if t is RecordType.EPOCHS and len(data) % 8:
+        raise StreamError("EPOCHS payload is not whole digests", index=index, offset=offset)
+    return Record(t, seq, fields, data)
+
+
+def frame_length(buf: bytes | bytearray | memoryview, pos: int = 0) -> int | None:
+    """Total length of the frame starting at ``pos``, None if its head is incomplete."""
+    if len(buf) - pos < _FRAME_HEAD.size:
+        return None
+    _, length, _ = _FRAME_HEAD.unpack_from(buf, pos)
+    return FRAME_OVERHEAD + length
+
+
+# ---- the header ---------------------------------------------------------------------
+
+@dataclass
+class Header:
+    hvdbg_version: str
+    role: str
+    protocol: str
+    epoch: int
+    ram_mib: int
+    clock: str
+    ticks_per_insn: int
+    images: list[tuple[str, str, bytes]]      # (name, path, sha256)
+    append: str = ""
+    command: str = ""
+
+    def build(self) -> bytes:
+        body = dict(self.__dict__)
+        body["images"] = [{"name": n, "path": p, "sha256": h} for n, p, h in self.images]
+        return HEADER.build({"version": FORMAT_VERSION, "body": {"value": body}})
+
+    @classmethod
+    def parse_stream(cls, f: BinaryIO) -> tuple[Header, int]:
+        """Read the header from ``f``; returns it and its size in bytes."""
+        head = f.read(len(MAGIC) + 2 + 4)
+        if len(head) < len(MAGIC) + 6 or head[:len(MAGIC)] != MAGIC:
+            raise StreamError("not an hvdbg log (bad magic)", offset=0)
+        version, length = struct.unpack_from(">HI", head, len(MAGIC))
+        if version != FORMAT_VERSION:
+            raise StreamError(f"log format version {version}; this hvdbg reads version "
+                              f"{FORMAT_VERSION}", offset=len(MAGIC))
+        if length > 1 << 20:
+            raise StreamError(f"header of {length} bytes is implausible", offset=len(MAGIC) + 2)
+        rest = f.read(length + 4)
+        if len(rest) < length + 4:
+            raise StreamError("truncated header", offset=len(head) + len(rest))
+        try:
+            parsed = HEADER.parse(head + rest)
+        except c.ChecksumError:
+            raise StreamError("header CRC mismatch", offset=0) from None
+        except c.ConstructError as e:
+            raise StreamError(f"malformed header: {e}", offset=0) from None
+        v = parsed.body.value
+        images = [(i.name, i.path, bytes(i.sha256)) for i in v.images]
+        return cls(v.hvdbg_version, v.role, v.protocol, v.epoch, v.ram_mib, v.clock,
+                   v.ticks_per_insn, images, v.append, v.command), len(head) + len(rest)
+
+
+# ---- files --------------------------------------------------------------------------
+
+LOG_NAME = "stream.hvlog"
+
+
+class LogWriter:
+    """Appends frames (already encoded, as sent on the link) to ``DIR/stream.hvlog``.
+    Thread-safe enough for one writer at a time, which the roles guarantee."""
+
+    def __init__(self, directory: str | Path, header: Header) -> None:
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.dir / LOG_NAME
+        self._f = open(self.path, "wb", buffering=1 << 20)  # noqa: SIM115 (closed in close())
+        self._f.write(header.build())
+        self.frames = 0
+        self.bytes = 0
+
+    def write(self, frame: bytes) -> None:
+        self._f.write(frame)
+        self.frames += 1
+        self.bytes += len(frame)
+
+    def close(self) -> None:
+        if not self._f.closed:
+            self._f.close()
+
+
+def read_log(path: str | Path) -> tuple[Header, Iterator[Record]]:
+    """The header and an iterator over the records of a log file (a directory holding
+    ``stream.hvlog`` or the file itself).  Errors raise :class:`StreamError` naming the
+    record and byte offset."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / LOG_NAME
+    try:
+        f = open(p, "rb")  # noqa: SIM115 (closed by the iterator)
+    except OSError as e:
+        raise StreamError(f"cannot open {p}: {e.strerror}") from None
+    try:
+        header, offset = Header.parse_stream(f)
+    except BaseException:
+        f.close()
+        raise
+
+    def records() -> Iterator[Record]:
+        pos, index, expect = offset, 0, 0
+        with f:
+            while True:
+                head = f.read(_FRAME_HEAD.size)
+                if not head:
+                    return
+                n = frame_length(head)
+                if n is None:
+                    raise StreamError("truncated frame head", index=index, offset=pos)
+                if n - FRAME_OVERHEAD > MAX_PAYLOAD:
+                    raise StreamError(f"frame of {n} bytes is implausible", index=index,
+                                      offset=pos)
+                rest = f.read(n - len(head))
+                if len(rest) < n - len(head):
+                    raise StreamError("truncated frame", index=index, offset=pos)
+                rec = decode(head + rest, index=index, offset=pos)
+                if rec.seq != expect:
+                    raise StreamError(f"sequence number {rec.seq}, expected {expect}",
+                                      index=index, offset=pos)
+                yield rec
+                pos += n
+                index += 1
+                expect += 1
+
+    return header, records()
