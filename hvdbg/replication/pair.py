@@ -134,7 +134,7 @@ def run_pair(spec: GuestSpec, cfg: ReplicationConfig, *,
                                                    deadline=deadline, stop=stop)
             if res.outcome is Outcome.DIED:
                 died_at_wall.append(time.monotonic())
-        except BaseException as e:              # reported below, never lost
+        except BaseException as e:  # noqa: BLE001 (re-raised or reported by the caller)
             results["primary"] = e
             stop.set()
 
@@ -144,7 +144,7 @@ def run_pair(spec: GuestSpec, cfg: ReplicationConfig, *,
             if res.outcome is Outcome.PROMOTE:
                 res = promote()
             results["backup"] = res
-        except BaseException as e:
+        except BaseException as e:  # noqa: BLE001 (re-raised or reported by the caller)
             results["backup"] = e
         finally:
             backup_dead.set()
