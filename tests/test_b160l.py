@@ -285,3 +285,40 @@ def test_parallel_port_spp_handshake_and_snapshot() -> None:
     assert levels[-1] is False
     p.restore(snap)
     assert p.read(2, 1) == 0xCD
+
+
+class FakeMemory:
+    ram_size = 0
+
+    def __init__(self) -> None:
+        self.mem: dict[int, bytes] = {}
+
+    def read_phys(self, pa: int, length: int) -> bytes:
+        return self.mem.get(pa, bytes(length))
+
+    def write_phys(self, pa: int, data: bytes) -> None:
+        self.mem[pa] = bytes(data)
+
+
+def test_soft_power_button_word() -> None:
+    env = Environment()
+    mem = FakeMemory()
+    env.memory = mem
+    mem.write_phys(mm.POWER_BUTTON, (0x101).to_bytes(4, "big"))   # software control
+    env.press_power_button()
+    assert not env.power_off_requested                  # applied by service(), not at once
+    env.service()
+    assert mem.read_phys(mm.POWER_BUTTON, 4) == (0x100).to_bytes(4, "big")
+    assert not env.power_off_requested                  # the guest polls bit 0
+    mem.write_phys(mm.POWER_BUTTON, (0x001).to_bytes(4, "big"))   # hardware control
+    env.press_power_button()
+    env.service()
+    assert env.power_off_requested
+
+
+def test_power_button_powers_off_the_firmware_machine() -> None:
+    fw = need_firmware()
+    m = Machine(64)
+    m.load_bios(fw)
+    m.press_power_button()                              # word 0: hardware control
+    assert m.run(max_insns=1000).reason is StopReason.POWER_OFF

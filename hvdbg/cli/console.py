@@ -28,17 +28,20 @@ class StdoutSink:
 
 
 ESCAPE = 0x01                     # Ctrl-A, as QEMU's -nographic console multiplexer
-ESCAPE_HELP = (b"\r\nC-a x    exit hvdbg\r\nC-a C-a  send C-a to the guest\r\n"
-               b"C-a h    this help\r\n")
+ESCAPE_HELP = (b"\r\nC-a x    exit hvdbg\r\nC-a p    press the soft power button\r\n"
+               b"C-a C-a  send C-a to the guest\r\nC-a h    this help\r\n")
 
 
 class EscapeFilter:
     """QEMU-style console escapes on an interactive terminal: Ctrl-A x quits, Ctrl-A
-    Ctrl-A sends one Ctrl-A, Ctrl-A h prints help; everything else goes to the guest."""
+    Ctrl-A sends one Ctrl-A, Ctrl-A h prints help; everything else goes to the guest.
+    hvdbg adds Ctrl-A p: the soft power button (QEMU's monitor ``system_powerdown``)."""
 
-    def __init__(self, quit: Callable[[], None], echo: Callable[[bytes], None]) -> None:
+    def __init__(self, quit: Callable[[], None], echo: Callable[[bytes], None],
+                 power: Callable[[], None] | None = None) -> None:
         self.quit = quit
         self.echo = echo
+        self.power = power or (lambda: None)
         self.pending = False
 
     def __call__(self, data: bytes) -> bytes:
@@ -51,6 +54,8 @@ class EscapeFilter:
                     break
                 if b == ESCAPE:
                     out.append(ESCAPE)
+                elif b in (ord("p"), ord("P")):
+                    self.power()
                 elif b in (ord("h"), ord("?")):
                     self.echo(ESCAPE_HELP)
                 # any other key after Ctrl-A is dropped, as QEMU does

@@ -5,7 +5,8 @@ guest image hvdbg cannot load; 3 the instruction limit or the timeout was reache
 4 the core met a fault it cannot continue from; 130 interrupted (Ctrl-C).
 
 On an interactive terminal the console is raw, as QEMU's -nographic: Ctrl-C goes to
-the guest, Ctrl-A x leaves hvdbg (exit status 0), Ctrl-A Ctrl-A sends a Ctrl-A.
+the guest, Ctrl-A x leaves hvdbg (exit status 0), Ctrl-A Ctrl-A sends a Ctrl-A, Ctrl-A p
+presses the soft power button (Linux shuts down cleanly).
 """
 from __future__ import annotations
 
@@ -120,7 +121,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         def quit_console() -> None:
             quit_requested.append(True)
             machine.request_stop()
-        escapes = EscapeFilter(quit_console, sink)
+        escapes = EscapeFilter(quit_console, sink, machine.press_power_button)
     start_stdin_reader(machine.push_input, filter=escapes)
     try:
         with raw_terminal():

@@ -41,6 +41,7 @@ class Device(Protocol):
 class MemoryPort(Protocol):
     ram_size: int
 
+    def read_phys(self, pa: int, length: int) -> bytes: ...
     def write_phys(self, pa: int, data: bytes) -> None: ...
 
 
@@ -106,6 +107,7 @@ class Environment:
         self.read_cpu_eirr: Callable[[], int] = lambda: self.pending_eirr
         self.timer = HostIntervalTimer()
         self._logged: set[tuple[str, int]] = set()
+        self._power_button = threading.Event()
 
         self.cpu_hpa = CpuHpa(raise_eirr=self._raise_eirr, read_eirr=lambda: self.read_cpu_eirr())
         self.lasi = Lasi(bus_write=self.bus_write, power_off=self._power_off)
@@ -185,6 +187,25 @@ class Environment:
     def _power_off(self) -> None:
         self.power_off_requested = True
 
+    def press_power_button(self) -> None:
+        """Thread-safe: the soft power button (QEMU's ``system_powerdown``), applied by
+        :meth:`service`: while the firmware word at ``POWER_BUTTON`` says the button is
+        under hardware control (bits 8 and up zero) the machine powers off at once;
+        otherwise bit 0 is cleared, which the guest (Linux's power driver) polls."""
+        self._power_button.set()
+
+    def _apply_power_button(self) -> None:
+        self._power_button.clear()
+        mem = self.memory
+        if mem is None:
+            self.power_off_requested = True
+            return
+        word = int.from_bytes(mem.read_phys(mm.POWER_BUTTON, 4), "big")
+        if word >> 8 == 0:
+            self.power_off_requested = True
+        else:
+            mem.write_phys(mm.POWER_BUTTON, (word & ~1).to_bytes(4, "big"))
+
     # ---- physical I/O space ----
     def _find(self, pa: int) -> tuple[str, Device, int] | None:
         for base, size, name, dev in self.regions:
@@ -244,6 +265,8 @@ class Environment:
     def service(self) -> None:
         """Host-time housekeeping between guest slices: UART character timeout and
         moving host input into the UART as fast as it accepts it."""
+        if self._power_button.is_set():
+            self._apply_power_button()
         now = time.monotonic_ns()
         if now - self._last_tick >= UART_TICK_NS:
             self._last_tick = now

@@ -176,6 +176,10 @@ class Machine:
         """Thread-safe: host keystrokes for the console."""
         self.env.push_input(data)
 
+    def press_power_button(self) -> None:
+        """Thread-safe: press the soft power button (see Environment.press_power_button)."""
+        self.env.press_power_button()
+
     def request_stop(self) -> None:
         """Thread-safe: make :meth:`run` return ``STOP`` soon."""
         self.core.request_stop()
@@ -220,6 +224,8 @@ class Machine:
         while True:
             # ---- housekeeping: host input, interrupts, console, limits ----
             env.service()
+            if env.power_off_requested:              # the soft power button
+                return self._result(StopReason.POWER_OFF, start, t0, e)
             self._deliver_interrupts()
             if env.console_pending:
                 now = time.monotonic_ns()
