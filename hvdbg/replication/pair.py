@@ -19,6 +19,7 @@ from hvdbg.machine.machine import StopReason
 from hvdbg.machine.spec import GuestSpec
 from hvdbg.replication.link import Channel, LinkConfig, LinkError, Receiver
 from hvdbg.replication.roles import (
+    FENCED,
     Backup,
     Divergence,
     Outcome,
@@ -47,6 +48,8 @@ class PairSummary:
     repeated_io: int = 0
     dropped_output: int = 0               # bytes held by the dead primary (output rule)
     verified: int = 0                     # epochs whose digests the backup checked
+    fenced: bool = False                  # the primary was only slow: wrongly suspected
+    ack_waits: int = 0                    # times the primary waited for acknowledgements
     log: str = ""
     extra: dict[str, float] = field(default_factory=dict)
 
@@ -60,6 +63,9 @@ class PairSummary:
         lines.append(f"  digests: {self.verified} epochs verified by the backup")
         if self.died_at is not None:
             fo = "never" if self.failover_s is None else f"{self.failover_s * 1000:.1f} ms"
+            if self.fenced:
+                lines.append("  failover: the primary was suspected (no message within "
+                             "--detect-ms) and fenced off; it had not failed")
             lines.append(f"  failover: primary died at icount {self.died_at} "
                          f"(epoch {self.died_at // self.epoch}); backup live after {fo}; "
                          f"{self.repeated_io} I/O operations repeated"
@@ -151,14 +157,19 @@ def run_pair(spec: GuestSpec, cfg: ReplicationConfig, *,
 
     def promote() -> RunEnd:
         """P7: the backup takes over as the primary."""
-        take = backup.takeover()
+        with primary.fence.lock:               # from now on the old primary cannot act
+            primary.fence.down = True
+            take = backup.takeover()
         gate.release(take.next_seq - 1)              # the backup has all of that
         summary.dropped_output = gate.drop_rest()
         out2 = StreamOut(None, recorder, seq=take.next_seq)
+        out2.on_acked = gate.release                # no backup left: output is released
         new = Primary(mb, cfg, out2, gate, takeover=take)
         new.repeat_of = primary.unreported_io
         out2.send(RecordType.PROMOTE, (new.current_epoch(), mb.core.icount))
         new.p8_uncertain_interrupts()
+        if not died_at_wall:                       # wrongly suspected: fenced just now
+            died_at_wall.append(time.monotonic())
         if died_at_wall:
             summary.failover_s = time.monotonic() - died_at_wall[0]
         res = new.run(max_insns=max_insns, deadline=deadline, stop=stop)
@@ -193,6 +204,7 @@ def run_pair(spec: GuestSpec, cfg: ReplicationConfig, *,
     summary.bytes += out.bytes
     summary.acks = ack_seq[0]
     summary.ack_wait_s = out.ack_wait_s
+    summary.ack_waits = out.waits
     summary.verified = backup.verified
     summary.epochs = max(summary.epochs, primary.epochs_done)
     pres, bres = results.get("primary"), results.get("backup")
@@ -203,6 +215,7 @@ def run_pair(spec: GuestSpec, cfg: ReplicationConfig, *,
             raise res
     if isinstance(pres, RunEnd) and pres.outcome is Outcome.DIED:
         summary.died_at = pres.icount
+        summary.fenced = pres.message == FENCED
         summary.end = bres if isinstance(bres, RunEnd) else None
     else:
         summary.end = pres if isinstance(pres, RunEnd) else (

@@ -81,6 +81,20 @@ _END_REASONS = {StopReason.POWER_OFF: EndReason.POWER_OFF, StopReason.HALT: EndR
                 StopReason.STOP: EndReason.STOPPED}
 
 
+FENCED = "fenced: the backup took over"
+
+
+class Fence:
+    """Split-brain guard.  Failure detection by timeout can be wrong (a primary that was
+    merely slow); a promoting backup therefore puts the fence down first, and a primary
+    touches the devices or the stream only with the fence held and up — so at most one
+    primary ever acts, and a wrongly suspected one simply stops (as if it had failed)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.down = False
+
+
 class Role:
     """What every role shares: the VM, its epoch configuration, its own digests."""
 
@@ -119,6 +133,7 @@ class Primary(Role):
                  console: ConsoleGate, *, takeover: Takeover | None = None) -> None:
         super().__init__(machine, cfg)
         self.out, self.console = out, console
+        self.fence = Fence()
         self.pending_irq = 0                               # P0 buffer for this epoch
         self.scheduled: dict[int, int] = {}                 # epoch -> bits (from a takeover)
         self.catchup: collections.deque[Record] = collections.deque()
@@ -257,20 +272,23 @@ class Primary(Role):
             deadline: float | None = None, stop: threading.Event | None = None) -> RunEnd:
         """Run until the guest stops, ``fail_at`` (an icount: fail-stop injection),
         ``max_insns`` (absolute icount limit) or ``deadline`` (host time)."""
-        core, env, machine = self.core, self.env, self.machine
+        core, env, machine, fence = self.core, self.env, self.machine, self.fence
         limit = max_insns
         while True:
             if fail_at is not None and core.icount >= fail_at:
-                return RunEnd(Outcome.DIED, None, core.icount, "injected failure")
-            env.service()
-            self.p0_buffer_interrupts()
-            if env.console_pending:
-                env.flush_console()
-            if limit is not None and core.icount >= limit:
-                return self._end(StopReason.LIMIT)
-            if (deadline is not None and time.monotonic() >= deadline) or (
-                    stop is not None and stop.is_set()):
-                return self._end(StopReason.TIMEOUT)
+                return self._die()
+            with fence.lock:
+                if fence.down:
+                    return RunEnd(Outcome.DIED, None, core.icount, FENCED)
+                env.service()
+                self.p0_buffer_interrupts()
+                if env.console_pending:
+                    env.flush_console()
+                if limit is not None and core.icount >= limit:
+                    return self._end(StopReason.LIMIT)
+                if (deadline is not None and time.monotonic() >= deadline) or (
+                        stop is not None and stop.is_set()):
+                    return self._end(StopReason.TIMEOUT)
             budget = SLICE
             if machine.clock is ClockMode.HOST and env.timer.deadline is not None:
                 budget = max(1024, min(SLICE, env.timer.remaining_ns() >> 3))
@@ -278,32 +296,48 @@ class Primary(Role):
                 if bound is not None:
                     budget = min(budget, bound - core.icount)
             e = core.run_raw(budget)
-            r = e.reason
-            if fail_at is not None and core.icount >= fail_at:
-                if r == ExitReason.IO_READ or r == ExitReason.IO_WRITE:
-                    self._perform_unreported(e)
-                continue
-            if r == ExitReason.IO_READ or r == ExitReason.IO_WRITE:
-                if self.p1_io(e):
-                    return self._end(StopReason.POWER_OFF)
-            elif r == ExitReason.ENV_READ or r == ExitReason.ENV_WRITE:
-                self.p1_environment(e)
-            elif r == ExitReason.EPOCH:
-                self.p2_end_epoch()
-            elif r == ExitReason.BUDGET:
-                self.flush_epochs()
-                self.heartbeat()
-            elif r == ExitReason.HALT:
-                return self._end(StopReason.RESET if e.addr == 1 else StopReason.HALT)
-            elif r == ExitReason.STOP:
-                continue
-            else:
-                info = Core.exit_info(e)
-                return self._end(StopReason.FAULT, info.msg or info.reason.name)
+            with fence.lock:
+                if fence.down:
+                    return RunEnd(Outcome.DIED, None, core.icount, FENCED)
+                end = self._handle(e, fail_at)
+            if end is not None:
+                return end
+
+    def _die(self) -> RunEnd:
+        """Fail-stop at this instruction.  If it is an I/O access, the device performs
+        it but the backup never hears of it — the window in which a promoted backup
+        repeats an I/O (protocol.md)."""
+        icount = self.core.icount
+        e = self.core.run_raw(1)
+        if e.reason == ExitReason.IO_READ or e.reason == ExitReason.IO_WRITE:
+            self._perform_unreported(e)
+        return RunEnd(Outcome.DIED, None, icount, "injected failure")
+
+    def _handle(self, e: Any, fail_at: int | None) -> RunEnd | None:
+        """Answer one exit of the VM (with the fence held)."""
+        r = e.reason
+        if fail_at is not None and self.core.icount >= fail_at:
+            return None                      # dies at the top of the loop
+        if r == ExitReason.IO_READ or r == ExitReason.IO_WRITE:
+            if self.p1_io(e):
+                return self._end(StopReason.POWER_OFF)
+        elif r == ExitReason.ENV_READ or r == ExitReason.ENV_WRITE:
+            self.p1_environment(e)
+        elif r == ExitReason.EPOCH:
+            self.p2_end_epoch()
+        elif r == ExitReason.BUDGET:
+            self.flush_epochs()
+            self.heartbeat()
+        elif r == ExitReason.HALT:
+            return self._end(StopReason.RESET if e.addr == 1 else StopReason.HALT)
+        elif r == ExitReason.STOP:
+            return None
+        else:
+            info = Core.exit_info(e)
+            return self._end(StopReason.FAULT, info.msg or info.reason.name)
+        return None
 
     def _perform_unreported(self, e: Any) -> None:
-        """Fail-stop injected at an I/O access: the device sees it, the backup never hears
-        of it — the window in which a promoted backup repeats an I/O (protocol.md)."""
         if e.reason == ExitReason.IO_READ:
             self.env.io_read(e.addr, e.size)
         else:

@@ -22,6 +22,7 @@ class StreamOut:
         self.messages = 0
         self.bytes = 0
         self.ack_wait_s = 0.0
+        self.waits = 0
         self.error: LinkError | None = None
         self._cv = threading.Condition()
         self.on_acked: Callable[[int], None] = lambda seq: None
@@ -38,6 +39,7 @@ class StreamOut:
             self.channel.send(frame)
         else:
             self.acked = seq               # nobody to wait for
+            self.on_acked(seq)
         return seq
 
     # ---- acknowledgements (called from the link's delivery thread) ----
@@ -65,6 +67,7 @@ class StreamOut:
         if self.all_acked:
             return
         t0 = time.monotonic()
+        self.waits += 1
         with self._cv:
             while self.acked < self.seq - 1 and self.error is None and not give_up():
                 self._cv.wait(0.01)
