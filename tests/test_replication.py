@@ -303,3 +303,16 @@ def test_stream_out_without_link_needs_no_acks() -> None:
     gate = ConsoleGate(lambda d: None, hold=True)
     gate.emit(0, b"x")
     assert gate.drop_rest() == 1
+
+
+@pytest.mark.parametrize("clock", ["virtual", "host"])
+def test_run_record_then_replay(irqguest: str, tmp_path: Path, clock: str) -> None:
+    """rr's workflow: record a solo run, replay it exactly (host clock values included)."""
+    r = hvdbg("run", "--bios", irqguest, "--clock", clock, "--record", str(tmp_path / "r"))
+    assert r.returncode == 0, r.stderr
+    p = hvdbg("replay", str(tmp_path / "r"))
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == r.stdout and b"uart: done 1" in p.stdout
+    if clock == "host":
+        _, recs = L.read_log(tmp_path / "r")
+        assert any(rec.type is L.RecordType.ENV for rec in recs)

@@ -11,8 +11,12 @@ presses the soft power button (Linux shuts down cleanly).
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
+import threading
+import time
 
+from hvdbg import __version__
 from hvdbg.cli.console import (
     EscapeFilter,
     StdoutSink,
@@ -20,24 +24,18 @@ from hvdbg.cli.console import (
     raw_terminal,
     start_stdin_reader,
 )
-from hvdbg.machine import memmap
 from hvdbg.machine.elf import GuestImageError
 from hvdbg.machine.environment import Environment
 from hvdbg.machine.machine import Machine, RunResult, StopReason
+from hvdbg.machine.spec import GuestSpec, SpecError, add_guest_arguments
+from hvdbg.replication.roles import Primary, ReplicationConfig
+from hvdbg.replication.stream import ConsoleGate, StreamOut
+from hvdbg.trace.log import Header, LogWriter
 
-DEFAULT_FIRMWARE = "/usr/share/qemu/hppa-firmware.img"
-LINUX_RAM_MIB = 1024
 EXIT_OK, EXIT_USAGE, EXIT_LIMIT, EXIT_FAULT, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
 
 EPILOG = """exit status: 0 guest powered off; 2 usage error or unloadable image;
 3 instruction limit or timeout reached; 4 guest fault; 130 interrupted"""
-
-
-def _positive_int(text: str) -> int:
-    v = int(text, 0)
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0: {text}")
-    return v
 
 
 def _nonneg_int(text: str) -> int:
@@ -58,28 +56,58 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p = sub.add_parser("run", help="run a guest (console on stdin/stdout)",
                        description=__doc__, epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--bios", metavar="PROG.elf",
-                   help="firmware or bare-metal PA-RISC ELF, loaded into the firmware region "
-                        f"(default {DEFAULT_FIRMWARE}, SeaBIOS-hppa)")
-    p.add_argument("--kernel", metavar="VMLINUX",
-                   help="Linux kernel ELF, started by the firmware (as qemu -kernel)")
-    p.add_argument("--initrd", metavar="FILE", help="initial ram disk (needs --kernel)")
-    p.add_argument("--append", metavar="CMDLINE", default="",
-                   help="kernel command line, e.g. \"console=ttyS0 panic=-1\"")
-    p.add_argument("-m", "--memory", type=_positive_int, metavar="MiB",
-                   help=f"RAM size in MiB (default {memmap.DEFAULT_RAM_MIB}; "
-                        f"{LINUX_RAM_MIB} with --kernel)")
+    add_guest_arguments(p)
     p.add_argument("--max-insns", type=_nonneg_int, metavar="N",
                    help="stop after N retired instructions (exit status 3)")
     p.add_argument("--timeout", type=_positive_float, metavar="S",
                    help="stop after S seconds of host time (exit status 3)")
     p.add_argument("--stats", action="store_true",
                    help="print instructions retired and MIPS on stderr at exit")
-    p.add_argument("--clock", choices=("virtual", "host"),
-                   help="CR16 and the real-time clocks: host = host time, CR16 at 250 MHz "
-                        "(default with --kernel); virtual = from the instruction count, "
-                        "deterministic (default otherwise)")
+    p.add_argument("--record", metavar="DIR",
+                   help="record the run (epochs, digests, every I/O value) to "
+                        "DIR/stream.hvlog for hvdbg replay; interrupts then reach the guest "
+                        "at epoch ends, as under replication")
+    p.add_argument("--epoch", type=int, default=16384, metavar="N",
+                   help="instructions per epoch with --record (default 16384)")
     p.set_defaults(func=cmd_run)
+
+
+def _run_recorded(args: argparse.Namespace, spec: GuestSpec, cfg: ReplicationConfig,
+                  machine: Machine, sink: StdoutSink, quit_requested: list[bool]) -> int:
+    """A primary without a backup: the same stream, to the log only (rr's record)."""
+    try:
+        writer = LogWriter(args.record, Header(
+            __version__, "solo", cfg.protocol, cfg.epoch, spec.ram_mib, spec.clock, 1,
+            spec.image_digests(), spec.append, shlex.join(["hvdbg", *sys.argv[1:]])))
+    except OSError as e:
+        print(f"hvdbg: error: cannot record to {args.record}: {e.strerror or e}",
+              file=sys.stderr)
+        return EXIT_USAGE
+    primary = Primary(machine, cfg, StreamOut(None, writer), ConsoleGate(sink, hold=False))
+    deadline = None if args.timeout is None else time.monotonic() + args.timeout
+    stop = threading.Event()
+    machine.request_stop = stop.set                   # type: ignore[method-assign]
+    t0 = time.monotonic()
+    try:
+        with raw_terminal():
+            end = primary.run(max_insns=args.max_insns, deadline=deadline, stop=stop)
+    except KeyboardInterrupt:
+        end = primary._end(StopReason.STOP)
+    finally:
+        writer.close()
+    secs = time.monotonic() - t0
+    if args.stats:
+        print(f"hvdbg: {end.icount} instructions retired in {secs:.3f} s; recorded "
+              f"{writer.frames} records ({writer.bytes} bytes) to {writer.path}",
+              file=sys.stderr)
+    if end.reason in (StopReason.POWER_OFF, StopReason.HALT, StopReason.RESET) or \
+            quit_requested:
+        return EXIT_OK
+    if end.reason in (StopReason.LIMIT, StopReason.TIMEOUT):
+        print(f"hvdbg: stopped at icount {end.icount} ({end.reason.value})", file=sys.stderr)
+        return EXIT_LIMIT
+    print(f"hvdbg: guest fault at icount {end.icount}: {end.message}", file=sys.stderr)
+    return EXIT_FAULT
 
 
 def _where(r: RunResult) -> str:
@@ -89,27 +117,17 @@ def _where(r: RunResult) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    if args.initrd and not args.kernel:
-        print("hvdbg: error: --initrd needs --kernel", file=sys.stderr)
-        return EXIT_USAGE
-    if args.memory is None:
-        args.memory = LINUX_RAM_MIB if args.kernel else memmap.DEFAULT_RAM_MIB
-    if args.clock is None:
-        args.clock = "host" if args.kernel else "virtual"
-    bios = args.bios or DEFAULT_FIRMWARE
-    if args.memory * memmap.MIB > memmap.MAX_RAM:
-        print(f"hvdbg: error: -m {args.memory}: at most {memmap.MAX_RAM // memmap.MIB} MiB",
-              file=sys.stderr)
+    try:
+        spec = GuestSpec.from_args(args)
+        cfg = ReplicationConfig(args.epoch) if args.record else None
+    except (SpecError, ValueError) as e:
+        print(f"hvdbg: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     sink = StdoutSink()
     env = Environment(console=sink)
     try:
-        machine = Machine(args.memory, clock=args.clock, env=env)
-        if args.kernel:
-            machine.load_linux(bios, args.kernel, args.initrd, args.append)
-        else:
-            machine.load_bios(bios)
-    except GuestImageError as e:
+        machine = spec.boot(env)
+    except (GuestImageError, SpecError) as e:
         print(f"hvdbg: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except MemoryError as e:
@@ -123,6 +141,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             machine.request_stop()
         escapes = EscapeFilter(quit_console, sink, machine.press_power_button)
     start_stdin_reader(machine.push_input, filter=escapes)
+    if cfg is not None:
+        return _run_recorded(args, spec, cfg, machine, sink, quit_requested)
     try:
         with raw_terminal():
             result = machine.run(max_insns=args.max_insns, timeout=args.timeout)
