@@ -316,3 +316,29 @@ def test_run_record_then_replay(irqguest: str, tmp_path: Path, clock: str) -> No
     if clock == "host":
         _, recs = L.read_log(tmp_path / "r")
         assert any(rec.type is L.RecordType.ENV for rec in recs)
+
+
+def test_device_memory_writes_between_instructions_are_replicated(
+        crcsort: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A device writing guest memory at a slice boundary (as the soft power button
+    does): the backup and the replayer apply the bytes at the same instruction count."""
+    from hvdbg.machine.environment import Environment
+    real = Environment.service
+    done: list[int] = []
+
+    def service(self: Environment) -> None:
+        real(self)
+        mem = self.memory
+        if not done and mem is not None and getattr(mem, "primary", None) is not None:
+            icount = mem.primary.core.icount
+            if icount > 500_000:
+                done.append(icount)
+                mem.write_phys(0x00E00000, b"device was here")
+    monkeypatch.setattr(Environment, "service", service)
+    out, s = pair(crcsort, record=str(tmp_path / "d"))
+    assert done and s.error == "" and s.verified == s.epochs
+    _, recs = L.read_log(tmp_path / "d")
+    assert [r.icount for r in recs if r.type is L.RecordType.DMA] == done
+    monkeypatch.setattr(Environment, "service", real)
+    p = hvdbg("replay", str(tmp_path / "d"))
+    assert p.returncode == 0, p.stderr

@@ -365,6 +365,9 @@ class _DmaTap:
         self.primary = primary
         self.ram_size = primary.core.ram_size
 
+    def read_phys(self, pa: int, length: int) -> bytes:
+        return self.primary.core.read_phys(pa, length)
+
     def write_phys(self, pa: int, data: bytes) -> None:
         p = self.primary
         p.core.write_phys(pa, data)
@@ -537,12 +540,22 @@ class Backup(Role):
             self.verified += 1
             self.epochs_done = epoch + 1
 
+    def _apply_due_dma(self) -> None:
+        """Device writes to memory made between instructions (the soft power button, a
+        LASI interrupt message to RAM) land at the same instruction count here."""
+        ios, core = self.ios, self.core
+        while ios and ios[0].type is R.DMA and ios[0].icount <= core.icount:
+            rec = ios.popleft()
+            core.write_phys(rec.pa, rec.data)
+
     def _target(self) -> int:
         """How far the VM may run on what has arrived."""
         target = self.epoch_end_icount(self.known_end) if self.known_end >= 0 else 0
         if self.end is not None:
             target = max(target, self.end.icount)
         icount = self.core.icount
+        if self.ios and self.ios[0].type is R.DMA and icount < self.ios[0].icount < target:
+            target = self.ios[0].icount          # a device wrote memory between accesses
         for epoch in self.irqs:
             at = self.epoch_end_icount(epoch)
             if icount < at < target:
@@ -569,6 +582,7 @@ class Backup(Role):
         while True:
             self._absorb()
             self._check_digests()
+            self._apply_due_dma()
             icount = core.icount
             if self.end is not None and icount >= self.end.icount:
                 return self._finish()
