@@ -337,6 +337,7 @@ def test_device_memory_writes_between_instructions_are_replicated(
     monkeypatch.setattr(Environment, "service", service)
     out, s = pair(crcsort, record=str(tmp_path / "d"))
     assert done and s.error == "" and s.verified == s.epochs
+    assert out == solo_output(crcsort)
     _, recs = L.read_log(tmp_path / "d")
     assert [r.icount for r in recs if r.type is L.RecordType.DMA] == done
     monkeypatch.setattr(Environment, "service", real)
