@@ -199,6 +199,9 @@ def run_pair(spec: GuestSpec, cfg: ReplicationConfig, *,
         ack_chan.close()
         if recorder is not None:
             recorder.close()
+        if not (tp.is_alive() or tb.is_alive()):   # free both VMs' memory now
+            mp.core.close()
+            mb.core.close()
     summary.seconds = time.monotonic() - t0
     summary.messages += out.messages
     summary.bytes += out.bytes
