@@ -1,15 +1,23 @@
-"""The paper's evaluation, redone on bare-metal guests: replicated / solo wall time for a
-CPU-bound guest (benchmarks/guests/cpu_bench.c) and a console-bound one (crcsort), per
-epoch length, protocol and link latency; stream bytes and messages per second; failover
-time.  Medians of --runs runs (this machine is noisy: compare ratios, not times).
+"""The paper's evaluation, redone on bare-metal guests (Bressoud & Schneider measured
+replicated / unreplicated time against epoch length): for a CPU-bound guest
+(benchmarks/guests/cpu_bench.c) and a console-bound one (console_bench.c), replicated
+÷ solo wall time per protocol, epoch length and link latency; stream messages and bytes
+per second; the cost of recording; failover time.
 
-    python3 benchmarks/replication.py [--runs 3] [--quick]
+Each ratio is the median over --runs of (pair time / solo time measured right before
+it), so slow drift of a noisy machine cancels.  Prints a Markdown table; with --plot DIR
+also writes PNG plots (needs matplotlib: pip install matplotlib).
+
+    python3 benchmarks/replication.py [--runs 3] [--quick] [--plot docs/img]
 """
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -20,55 +28,126 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import guestbuild as gb
 from cpu import build as build_cpu_bench
 
+from hvdbg.machine.environment import Environment
 from hvdbg.machine.spec import GuestSpec
 from hvdbg.replication.link import LinkConfig
-from hvdbg.replication.pair import run_pair
-from hvdbg.replication.roles import ReplicationConfig
+from hvdbg.replication.pair import PairSummary, run_pair
+from hvdbg.replication.roles import PROTOCOLS, ReplicationConfig
+
+CONSOLE_SRC = ROOT / "benchmarks" / "guests" / "console_bench.c"
+
+
+def guests() -> dict[str, str]:
+    console = gb.Guest("console_bench", CONSOLE_SRC, [CONSOLE_SRC])
+    return {"cpu-bound": str(build_cpu_bench(20)), "console-bound": str(gb.build(console))}
 
 
 def solo_time(elf: str) -> float:
-    m = GuestSpec(elf).boot()
+    m = GuestSpec(elf).boot(Environment())
     t0 = time.perf_counter()
     m.run(timeout=600)
-    return time.perf_counter() - t0
+    t = time.perf_counter() - t0
+    m.core.close()
+    return t
 
 
-def pair_run(elf: str, epoch: int, protocol: str, latency: float, fail_at: int | None = None):
-    return run_pair(GuestSpec(elf), ReplicationConfig(epoch, protocol, 0.05),
+def pair_run(elf: str, epoch: int, protocol: str, latency: float = 0.0,
+             fail_at: int | None = None, record: str | None = None) -> PairSummary:
+    # a generous detection timeout: a busy machine must not fake failures
+    detect = 0.05 if fail_at is not None else 2.0
+    return run_pair(GuestSpec(elf), ReplicationConfig(epoch, protocol, detect),
                     link=LinkConfig(latency_us=latency), sink=lambda d: None,
-                    fail_at=fail_at, timeout=600)
+                    fail_at=fail_at, record=record, timeout=600)
+
+
+def ratio(elf: str, runs: int, **kw: object) -> tuple[float, PairSummary]:
+    ratios, last = [], None
+    for _ in range(runs):
+        solo = solo_time(elf)
+        last = pair_run(elf, **kw)  # type: ignore[arg-type]
+        if last.error:
+            raise SystemExit(f"pair failed: {last.error}")
+        ratios.append(last.seconds / solo)
+    assert last is not None
+    return statistics.median(ratios), last
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--quick", action="store_true", help="epoch 16K only, latency 0 only")
+    ap.add_argument("--quick", action="store_true", help="epoch 16K, latency 0 only")
+    ap.add_argument("--plot", metavar="DIR", help="write PNG plots there")
     args = ap.parse_args()
-    guests = {"cpu-bound": str(build_cpu_bench(1)),
-              "console-bound": str(gb.build(gb.guest("crcsort")))}
     epochs = [16384] if args.quick else [1024, 4096, 16384, 65536]
     latencies = [0.0] if args.quick else [0.0, 100.0]
-    print(f"{'guest':14} {'protocol':12} {'epoch':>6} {'lat us':>6} {'ratio':>6} "
-          f"{'msgs/s':>9} {'Mbit/s':>7} {'ack wait':>9}")
-    for name, elf in guests.items():
-        solo = statistics.median(solo_time(elf) for _ in range(args.runs))
-        print(f"{name:14} {'solo':12} {'':>6} {'':>6} {1.0:6.2f}   ({solo:.3f} s)")
-        for protocol in ("original", "refined", "output-rule"):
-            for epoch in epochs:
-                for lat in latencies:
-                    runs = [pair_run(elf, epoch, protocol, lat) for _ in range(args.runs)]
-                    t = statistics.median(r.seconds for r in runs)
-                    s = runs[0]
-                    print(f"{name:14} {protocol:12} {epoch:6} {lat:6.0f} {t / solo:6.2f} "
-                          f"{s.messages / s.seconds:9.0f} {s.bytes * 8 / s.seconds / 1e6:7.2f} "
-                          f"{s.ack_wait_s * 1000:7.1f}ms", flush=True)
-    elf = guests["cpu-bound"]
-    ref = pair_run(elf, 16384, "refined", 0.0)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
+          f"{platform.python_version()}; medians of {args.runs} runs\n")
+    print("| guest | protocol | epoch | link latency | replicated ÷ solo | messages/s | "
+          "Mbit/s | time waiting for acks |")
+    print("|---|---|---|---|---|---|---|---|")
+    results: dict[tuple[str, str, float], list[tuple[int, float]]] = {}
+    gs = guests()
+    for name, elf in gs.items():
+        for protocol in PROTOCOLS:
+            for lat in latencies:
+                for epoch in epochs:
+                    r, s = ratio(elf, args.runs, epoch=epoch, protocol=protocol, latency=lat)
+                    results.setdefault((name, protocol, lat), []).append((epoch, r))
+                    print(f"| {name} | {protocol} | {epoch} | {lat:.0f} µs | {r:.2f} | "
+                          f"{s.messages / s.seconds:.0f} | "
+                          f"{s.bytes * 8 / s.seconds / 1e6:.2f} | "
+                          f"{s.ack_wait_s * 1000:.0f} ms |", flush=True)
+    # recording: a pair with --record against one without, same configuration
+    print("\n| guest | recording overhead (refined, epoch 16K, pair with --record ÷ without) |")
+    print("|---|---|")
+    for name, elf in gs.items():
+        over = []
+        with tempfile.TemporaryDirectory() as d:
+            for i in range(args.runs):
+                plain = pair_run(elf, 16384, "refined").seconds
+                rec = pair_run(elf, 16384, "refined", record=f"{d}/r{i}").seconds
+                over.append(rec / plain)
+        print(f"| {name} | {statistics.median(over):.3f} |")
+    # failover time
+    elf = gs["cpu-bound"]
+    ref = pair_run(elf, 16384, "refined")
     total = ref.end.icount if ref.end else 0
-    fo = [pair_run(elf, 16384, "refined", 0.0, fail_at=total // 2).failover_s or 0.0
-          for _ in range(args.runs)]
-    print(f"failover (refined, epoch 16K, --detect-ms 50): median "
-          f"{statistics.median(fo) * 1000:.1f} ms from death to the backup live")
+    fo = []
+    for k in range(args.runs):
+        s = pair_run(elf, 16384, "refined", fail_at=total * (k + 1) // (args.runs + 1))
+        fo.append((s.failover_s or 0.0) * 1000)
+    print(f"\nfailover (cpu-bound, refined, epoch 16K, --detect-ms 50): death → backup "
+          f"live, median {statistics.median(fo):.1f} ms (runs: "
+          f"{', '.join(f'{x:.1f}' for x in fo)})")
+    if args.plot:
+        plot(results, Path(args.plot), latencies)
+
+
+def plot(results: dict[tuple[str, str, float], list[tuple[int, float]]], out: Path,
+         latencies: list[float]) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    out.mkdir(parents=True, exist_ok=True)
+    for name in sorted({k[0] for k in results}):
+        fig, axes = plt.subplots(1, len(latencies), figsize=(5 * len(latencies), 3.6),
+                                 squeeze=False)
+        for ax, lat in zip(axes[0], latencies, strict=True):
+            for protocol in PROTOCOLS:
+                pts = results.get((name, protocol, lat), [])
+                if pts:
+                    ax.plot([e for e, _ in pts], [r for _, r in pts], marker="o",
+                            label=protocol)
+            ax.set_xscale("log", base=2)
+            ax.set_xlabel("epoch length (instructions)")
+            ax.set_ylabel("replicated ÷ solo")
+            ax.set_title(f"{name}, link latency {lat:.0f} µs")
+            ax.axhline(1.0, color="grey", lw=0.5)
+            ax.legend()
+        fig.tight_layout()
+        path = out / f"replication-{name}.png"
+        fig.savefig(path, dpi=100)
+        print(f"plot: {path}")
 
 
 if __name__ == "__main__":

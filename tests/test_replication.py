@@ -55,7 +55,7 @@ def outputs_by_epoch(logdir: Path, epoch: int = EPOCH) -> dict[int, int]:
     _, recs = L.read_log(logdir)
     per: dict[int, int] = {}
     for r in recs:
-        if r.type is L.RecordType.OUTPUT:
+        if r.type in (L.RecordType.OUTPUT, L.RecordType.IO):
             per[r.icount // epoch] = per.get(r.icount // epoch, 0) + len(r.data)
     return per
 

@@ -140,6 +140,7 @@ class Primary(Role):
         self.repeated_io = 0                                # I/O redone after a takeover
         self.unreported_io: tuple[int, int] | None = None   # see _perform_unreported
         self.repeat_of: tuple[int, int] | None = None       # the dead primary's unreported_io
+        self._capture: bytearray | None = None
         self.last_send = time.monotonic()
         if takeover is not None:
             self.catchup = takeover.pending
@@ -158,6 +159,9 @@ class Primary(Role):
             env.use_virtual_clock(lambda: core.icount, self.machine.ticks_per_insn)
 
     def _console_out(self, data: bytes) -> None:
+        if self._capture is not None:           # output caused by the I/O access at hand
+            self._capture += data
+            return
         seq = self.out.send(R.OUTPUT, (self.core.icount,), data)
         self.console.emit(seq, data)
 
@@ -205,9 +209,14 @@ class Primary(Role):
         else:
             value = e.value_hi << 32 | e.value if e.size == 8 else e.value
             env.io_write(e.addr, e.size, value)
-        self.out.send(R.IO, (e.icount, kind, e.size, e.addr, value))
-        if env.console_pending:
-            env.flush_console()                 # its OUTPUT record follows its IO record
+        output = b""
+        if env.console_pending:                 # what the access printed travels with it
+            self._capture = bytearray()
+            env.flush_console()
+            output, self._capture = bytes(self._capture), None
+        seq = self.out.send(R.IO, (e.icount, kind, e.size, e.addr, value), output)
+        if output:
+            self.console.emit(seq, output)
         if env.power_off_requested:
             return True
         self.core.io_complete(value if kind == IO_READ else 0)
@@ -432,6 +441,7 @@ class Backup(Role):
         self.send_ack = send_ack                # callable(bytes) on the reverse channel
         self.inbox: collections.deque[Record] = collections.deque()
         self.cv = threading.Condition()
+        self._waiting = False                    # the VM thread sleeps on cv
         self.last_rx = time.monotonic()
         self.link_error: LinkError | None = None
         # what has been absorbed from the inbox
@@ -448,11 +458,12 @@ class Backup(Role):
     def p3_receive(self, rec: Record) -> None:
         """P3: acknowledge and buffer every message from the primary (runs in the link's
         delivery thread, so acknowledgements do not wait for the VM)."""
-        with self.cv:
-            self.inbox.append(rec)
-            self.received = rec.seq + 1
-            self.last_rx = time.monotonic()
-            self.cv.notify()
+        self.inbox.append(rec)                   # deque: safe without the lock
+        self.received = rec.seq + 1
+        self.last_rx = time.monotonic()
+        if self._waiting:
+            with self.cv:
+                self.cv.notify()
         if self.send_ack is not None:
             self.send_ack(rec.seq)
 
@@ -502,9 +513,9 @@ class Backup(Role):
 
     # ---- stream bookkeeping ----
     def _absorb(self) -> None:
-        with self.cv:
-            recs, self.inbox = self.inbox, collections.deque()
-        for rec in recs:
+        inbox = self.inbox
+        while inbox:
+            rec = inbox.popleft()
             t = rec.type
             if t is R.EPOCHS:
                 for epoch, digest in rec.epochs():
@@ -512,6 +523,8 @@ class Backup(Role):
                     self.known_end = epoch
             elif t is R.IO or t is R.ENV or t is R.DMA:
                 self.ios.append(rec)
+                if rec.data and t is R.IO:
+                    self.on_output(rec)
             elif t is R.IRQ:
                 self.irqs[rec.epoch] = self.irqs.get(rec.epoch, 0) | rec.bits
             elif t is R.END:
@@ -566,12 +579,16 @@ class Backup(Role):
         """Wait for new records; False when the primary is deemed failed (P7) or, for the
         replayer, when the log has ended."""
         with self.cv:
-            while not self.inbox:
-                if self.link_error is not None:
-                    raise self.link_error
-                if self.p7_detect_failure() or not self.detect:
-                    return False
-                self.cv.wait(self.cfg.detect_s / 4)
+            self._waiting = True
+            try:
+                while not self.inbox:
+                    if self.link_error is not None:
+                        raise self.link_error
+                    if self.p7_detect_failure() or not self.detect:
+                        return False
+                    self.cv.wait(self.cfg.detect_s / 4)
+            finally:
+                self._waiting = False
         self._absorb()
         return True
 

@@ -25,6 +25,7 @@ class StreamOut:
         self.waits = 0
         self.error: LinkError | None = None
         self._cv = threading.Condition()
+        self._waiting = False
         self.on_acked: Callable[[int], None] = lambda seq: None
 
     def send(self, rtype: RecordType, fields: tuple[int, ...], data: bytes = b"") -> int:
@@ -47,9 +48,11 @@ class StreamOut:
         if rec.type is not RecordType.ACK:
             self.link_failed(LinkError(f"unexpected {rec.type.name} from the backup"))
             return
-        with self._cv:
-            self.acked = max(self.acked, rec.fields[0])
-            self._cv.notify_all()
+        seq = rec.fields[0]
+        self.acked = max(self.acked, seq)
+        if self._waiting:
+            with self._cv:
+                self._cv.notify_all()
         self.on_acked(self.acked)
 
     def link_failed(self, err: LinkError) -> None:
@@ -69,8 +72,10 @@ class StreamOut:
         t0 = time.monotonic()
         self.waits += 1
         with self._cv:
+            self._waiting = True
             while self.acked < self.seq - 1 and self.error is None and not give_up():
                 self._cv.wait(0.01)
+            self._waiting = False
         self.ack_wait_s += time.monotonic() - t0
         if self.error is not None:
             raise self.error

@@ -95,7 +95,8 @@ PAYLOADS: dict[RecordType, c.Struct] = {
     RecordType.EPOCHS: c.Struct("first" / c.Int64ub, "data" / c.GreedyBytes),  # n x u64 digests
     RecordType.ENV: c.Struct("icount" / c.Int64ub, "which" / c.Int32ub, "value" / c.Int64ub),
     RecordType.IO: c.Struct("icount" / c.Int64ub, "kind" / c.Int8ub, "size" / c.Int8ub,
-                            "pa" / c.Int32ub, "value" / c.Int64ub),
+                            "pa" / c.Int32ub, "value" / c.Int64ub,
+                            "data" / c.GreedyBytes),   # console output the access caused
     RecordType.IRQ: c.Struct("epoch" / c.Int64ub, "bits" / c.Int32ub),
     RecordType.DMA: c.Struct("icount" / c.Int64ub, "pa" / c.Int32ub, "data" / c.GreedyBytes),
     RecordType.OUTPUT: c.Struct("icount" / c.Int64ub, "data" / c.GreedyBytes),
@@ -124,23 +125,39 @@ def _fast_codec(s: c.Struct) -> tuple[struct.Struct, tuple[str, ...], bool]:
 
 
 _CODECS = {t: _fast_codec(s) for t, s in PAYLOADS.items()}
+_TYPES = {int(t): t for t in RecordType}
+_FIELD_INDEX = {t: {n: i for i, n in enumerate(names)} for t, (_, names, _) in _CODECS.items()}
 _FRAME_HEAD = struct.Struct(">BIQ")       # type, length, seq (FRAME.head without payload)
 _CRC = struct.Struct(">I")
 FRAME_OVERHEAD = _FRAME_HEAD.size + _CRC.size
 MAX_PAYLOAD = 1 << 24
 
 
-@dataclass(frozen=True, slots=True)
 class Record:
-    type: RecordType
-    seq: int
-    fields: tuple[int, ...]          # the fixed fields, in schema order
-    data: bytes = b""                # the variable tail (EPOCHS, DMA, OUTPUT)
+    """One decoded record (a plain slotted class: decoding is on the hot path)."""
+
+    __slots__ = ("data", "fields", "seq", "type")
+
+    def __init__(self, type: RecordType, seq: int, fields: tuple[int, ...],
+                 data: bytes = b"") -> None:
+        self.type = type
+        self.seq = seq
+        self.fields = fields             # the fixed fields, in schema order
+        self.data = data                 # the variable tail (EPOCHS, IO, DMA, OUTPUT)
+
+    def __repr__(self) -> str:
+        return f"Record({self.describe()})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Record) and (self.type, self.seq, self.fields, self.data) \
+            == (other.type, other.seq, other.fields, other.data)
+
+    __hash__ = None  # type: ignore[assignment]
 
     def __getattr__(self, name: str) -> Any:      # rec.icount, rec.value, ...
         try:
-            return self.fields[_CODECS[self.type][1].index(name)]
-        except (KeyError, ValueError):
+            return self.fields[_FIELD_INDEX[self.type][name]]
+        except KeyError:
             raise AttributeError(name) from None
 
     def epochs(self) -> list[tuple[int, int]]:
@@ -192,10 +209,9 @@ def decode(frame: bytes | memoryview, *, index: int | None = None,
     (crc,) = _CRC.unpack_from(frame, n - 4)
     if zlib.crc32(memoryview(frame)[:n - 4]) != crc:
         raise StreamError(f"CRC mismatch in frame seq {seq}", index=index, offset=offset)
-    try:
-        t = RecordType(rtype)
-    except ValueError:
-        raise StreamError(f"unknown record type {rtype}", index=index, offset=offset) from None
+    t = _TYPES.get(rtype)
+    if t is None:
+        raise StreamError(f"unknown record type {rtype}", index=index, offset=offset)
     st, _, tail = _CODECS[t]
     if length < st.size or (not tail and length != st.size):
         raise StreamError(f"{t.name} payload of {length} bytes", index=index, offset=offset)
