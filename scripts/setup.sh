@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Install everything hvdbg needs on Debian bookworm, as root: the hppa cross
 # compiler (test guests), QEMU 7.2 (the oracle), gdb-multiarch, a host C compiler
-# (the core is a C extension), then hvdbg itself in editable mode with its test
-# extras.  Safe to run again: apt and pip skip what is already there.
+# (the core is a C extension), the Debian packages the Linux guest images are built
+# from (hvdbg guest build: kernel source and its build tools), then hvdbg itself in
+# editable mode with its test extras.  Safe to run again: apt and pip skip what is
+# already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +14,8 @@ APT_PACKAGES=(
     qemu-system-misc qemu-system-data                                # qemu-system-hppa + firmware
     gdb-multiarch
     gcc libc6-dev                                                    # builds the C core
+    linux-source-6.1 make bc bison flex libssl-dev libelf-dev        # Linux guest images:
+    xz-utils dpkg-dev                                                #   hvdbg guest build
 )
 
 PY=${PYTHON:-python3}
