@@ -25,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     gsub = p.add_subparsers(dest="guest_command", metavar="ACTION", required=True)
     b = gsub.add_parser("build", help="build (or reuse) the images and print their paths")
     b.add_argument("--force", action="store_true",
-                   help="rebuild even when the cache has images for these inputs")
+                   help="rebuild everything (kernel and busybox too) even when cached")
     b.add_argument("--keep-build", action="store_true",
                    help="keep the build tree (kernel and busybox objects) next to the cache")
     b.add_argument("-j", "--jobs", type=int, metavar="N",

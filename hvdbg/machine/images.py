@@ -182,8 +182,8 @@ def _apt(*args: str, log: Path | None = None) -> None:
             f"apt-get {' '.join(args)} needed (missing Debian packages or deb-src entry), "
             "but not running as root; run it by hand, or see docs/guests.md")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    r = subprocess.run(["apt-get", "-q", *args], capture_output=True, text=True, env=env,
-                       check=False)
+    r = subprocess.run(["apt-get", "-q", "-o", "DPkg::Lock::Timeout=600", *args],
+                       capture_output=True, text=True, env=env, check=False)
     if log:
         with log.open("a") as f:
             f.write(r.stdout + r.stderr)
@@ -428,18 +428,19 @@ def build(force: bool = False, keep_build: bool = False, jobs: int | None = None
         if on_cached:
             on_cached(img)
         return img
-    ensure_prerequisites(progress)
-    inp = inputs()
-    key = digest(inp)
-    final = cache_root() / key
+    # One build at a time (pytest -n 2 workers, two shells), apt included.
     with _locked(cache_root() / ".lock"):
+        ensure_prerequisites(progress)
+        inp = inputs()
+        key = digest(inp)
+        final = cache_root() / key
         if not force and (final / "manifest.json").exists():
             img = GuestImages(final)
             if on_cached:
                 on_cached(img)
             return img
         return _build_locked(inp, key, final, keep_build,
-                             jobs or os.cpu_count() or 1, progress)
+                             jobs or os.cpu_count() or 1, progress, force)
 
 
 def _fresh(path: Path) -> Path:
@@ -449,11 +450,11 @@ def _fresh(path: Path) -> Path:
     return path
 
 
-def _kernel_part(inp: dict[str, object], keep_build: bool, jobs: int,
-                 progress: Progress) -> Path:
+def _kernel_part(inp: dict[str, object], keep_build: bool, jobs: int, progress: Progress,
+                 force: bool = False) -> Path:
     """``kernel-<digest>/``: vmlinux, kernel.config, logs/ (built if missing)."""
     out = cache_root() / f"kernel-{digest(inp, 'kernel')}"
-    if (out / "vmlinux").exists():
+    if not force and (out / "vmlinux").exists():
         return out
     # The build tree's path is fixed per digest: anything that leaks a path into an
     # output is then the same for the same inputs.
@@ -473,11 +474,11 @@ def _kernel_part(inp: dict[str, object], keep_build: bool, jobs: int,
     return out
 
 
-def _busybox_part(inp: dict[str, object], keep_build: bool, jobs: int,
-                  progress: Progress) -> Path:
+def _busybox_part(inp: dict[str, object], keep_build: bool, jobs: int, progress: Progress,
+                  force: bool = False) -> Path:
     """``busybox-<digest>/``: busybox, busybox.links, busybox.config, logs/."""
     out = cache_root() / f"busybox-{digest(inp, 'busybox')}"
-    if (out / "busybox").exists():
+    if not force and (out / "busybox").exists():
         return out
     work = _fresh(cache_root() / f"{out.name}.build")
     staging = _fresh(cache_root() / f"{out.name}.new")
@@ -496,20 +497,20 @@ def _busybox_part(inp: dict[str, object], keep_build: bool, jobs: int,
 
 
 def _build_locked(inp: dict[str, object], key: str, final: Path, keep_build: bool, jobs: int,
-                  progress: Progress) -> GuestImages:
+                  progress: Progress, force: bool) -> GuestImages:
     t_start = time.monotonic()
     staging = _fresh(cache_root() / f"{key}.new")
     logs = _fresh(staging / "logs")
     with progress.stage("test program (hvtest)"):
         hvtest = build_hvtest(staging / "hvtest", logs)
-    bb = _busybox_part(inp, keep_build, jobs, progress)
+    bb = _busybox_part(inp, keep_build, jobs, progress, force)
     for name in ("busybox", "busybox.links"):
         shutil.copy2(bb / name, staging / name)
     applets = [a for a in (bb / "busybox.links").read_text().splitlines() if a]
     with progress.stage("initramfs (initrd.gz)"):
         entries = initramfs_entries(staging / "busybox", applets, hvtest, GUEST_SRC / "init")
         initrd_sha = write_initrd(staging / "initrd.gz", entries)
-    kern = _kernel_part(inp, keep_build, jobs, progress)
+    kern = _kernel_part(inp, keep_build, jobs, progress, force)
     for name in ("vmlinux", "kernel.config"):
         shutil.copy2(kern / name, staging / name)
     manifest = {
