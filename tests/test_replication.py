@@ -343,3 +343,30 @@ def test_device_memory_writes_between_instructions_are_replicated(
     monkeypatch.setattr(Environment, "service", real)
     p = hvdbg("replay", str(tmp_path / "d"))
     assert p.returncode == 0, p.stderr
+
+
+def test_p8_reraises_a_timer_interrupt_lost_with_the_primary(
+        irqguest: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--clock host: the interval timer fires into the primary's P0 buffer and the
+    primary dies before the epoch end that would deliver it.  P8 raises the timer again
+    on promotion; without that the guest never sees its tick."""
+    from hvdbg.machine.environment import EIRR_TIMER
+    real_p0 = Primary.p0_buffer_interrupts
+
+    def p0_then_die(self: Primary) -> None:
+        real_p0(self)
+        if self.pending_irq & EIRR_TIMER and self.repeat_of is None and \
+                not getattr(self, "_promoted", False):
+            self.fence.down = True                      # dies holding the interrupt
+    real_p8 = Primary.p8_uncertain_interrupts
+
+    def p8(self: Primary) -> int:
+        self._promoted = True  # type: ignore[attr-defined]
+        return real_p8(self)
+    monkeypatch.setattr(Primary, "p0_buffer_interrupts", p0_then_die)
+    monkeypatch.setattr(Primary, "p8_uncertain_interrupts", p8)
+    out = bytearray()
+    s = run_pair(GuestSpec(irqguest, clock="host"), ReplicationConfig(EPOCH, "refined", 0.05),
+                 sink=out.extend, timeout=60)
+    assert s.died_at is not None and s.error == ""
+    assert b"timer interrupt taken: yes" in out

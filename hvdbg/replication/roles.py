@@ -255,6 +255,11 @@ class Primary(Role):
             uncertain = getattr(dev, "uncertain_completion", None)
             if uncertain is not None:
                 uncertain()
+        if self.machine.clock is ClockMode.HOST:
+            # the interval timer (an environment device with the host clock) may have
+            # fired into the dead primary's P0 buffer: one tick more is harmless, a lost
+            # one stops the guest's clock for good
+            self.env.pending_eirr |= EIRR_TIMER
         bits = self.env.pending_eirr
         self.out.send(R.UNCERTAIN, (self.current_epoch(), bits))
         return bits
