@@ -12,7 +12,6 @@ speed are dropped (``VOLATILE``); everything else must be equal line for line.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import subprocess
 import sys
@@ -73,17 +72,6 @@ def userspace_lines(console: str) -> list[str]:
     excluded."""
     return [line for line in comparable(console)
             if line.startswith(("init: ", "hvtest: "))]
-
-
-@pytest.fixture(scope="module")
-def guest_images() -> images.GuestImages:
-    need_tool("hppa-linux-gnu-gcc")
-    try:
-        return images.build()
-    except images.GuestBuildUnavailable as e:
-        if os.environ.get("CI"):
-            pytest.fail(f"guest images cannot be built here: {e}")
-        pytest.skip(f"guest images cannot be built here: {e}")
 
 
 def _run(cmd: list[str], timeout: float) -> subprocess.CompletedProcess[str]:

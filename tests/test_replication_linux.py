@@ -8,7 +8,6 @@ The images come from hvdbg/machine/images.py (built once, cached; see test_linux
 """
 from __future__ import annotations
 
-import os
 import random
 import subprocess
 import sys
@@ -17,7 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from guestbuild import need_tool
 from linux_compare import CR16_TIMED, first_difference
 from test_linux_guest import comparable, userspace_lines
 
@@ -31,17 +29,6 @@ APPEND = "console=ttyS0 panic=-1"
 EPOCH = 16384
 CAMPAIGN = 20
 SEED = 1996
-
-
-@pytest.fixture(scope="module")
-def img() -> images.GuestImages:
-    need_tool("hppa-linux-gnu-gcc")
-    try:
-        return images.build()
-    except images.GuestBuildUnavailable as e:
-        if os.environ.get("CI"):
-            pytest.fail(f"guest images cannot be built here: {e}")
-        pytest.skip(f"guest images cannot be built here: {e}")
 
 
 def spec(img: images.GuestImages, clock: str = "host") -> GuestSpec:
@@ -58,20 +45,21 @@ def pair(img: images.GuestImages, detect: float = 5.0, **kw: object
 
 
 @pytest.fixture(scope="module")
-def reference(img: images.GuestImages, tmp_path_factory: pytest.TempPathFactory
+def reference(guest_images: images.GuestImages, tmp_path_factory: pytest.TempPathFactory
               ) -> tuple[str, PairSummary, Path]:
     """One replicated, recorded boot without failures."""
     d = tmp_path_factory.mktemp("linux-ref")
-    out, s = pair(img, record=str(d))
+    out, s = pair(guest_images, record=str(d))
     return out, s, d
 
 
 def test_linux_pair_agrees_at_every_epoch_and_replays(
-        img: images.GuestImages, reference: tuple[str, PairSummary, Path]) -> None:
+        guest_images: images.GuestImages, reference: tuple[str, PairSummary, Path]) -> None:
     out, s, d = reference
     assert s.error == "" and exit_status(s) == 0, s.render()
     assert s.epochs > 10_000 and s.verified == s.epochs
     assert "init: poweroff" in out
+    img = guest_images
     solo = subprocess.run([sys.executable, "-m", "hvdbg", "run", "--kernel", str(img.vmlinux),
                            "--initrd", str(img.initrd), "--append", APPEND], check=False,
                           capture_output=True, timeout=900, stdin=subprocess.DEVNULL)
@@ -86,7 +74,7 @@ def test_linux_pair_agrees_at_every_epoch_and_replays(
 
 
 def test_linux_backup_sees_the_primarys_clock(
-        img: images.GuestImages, reference: tuple[str, PairSummary, Path]) -> None:
+        guest_images: images.GuestImages, reference: tuple[str, PairSummary, Path]) -> None:
     """--clock host: CR16 (environment instruction) and the RTCs (I/O reads) are read on
     the primary's side only; the backup takes the values from the stream and still
     matches every digest."""
@@ -102,7 +90,7 @@ def test_linux_backup_sees_the_primarys_clock(
 
 
 def test_linux_clock_reads_happen_on_the_primary_only(
-        img: images.GuestImages, monkeypatch: pytest.MonkeyPatch) -> None:
+        guest_images: images.GuestImages, monkeypatch: pytest.MonkeyPatch) -> None:
     from hvdbg.machine.environment import Environment, HostIntervalTimer
     who: set[str] = set()
     real_read, real_wall = HostIntervalTimer.read, Environment.wall_seconds
@@ -116,7 +104,7 @@ def test_linux_clock_reads_happen_on_the_primary_only(
         return real_wall(self)
     monkeypatch.setattr(HostIntervalTimer, "read", read)
     monkeypatch.setattr(Environment, "wall_seconds", wall)
-    _, s = pair(img, max_insns=60_000_000)
+    _, s = pair(guest_images, max_insns=60_000_000)
     assert s.error == "" and who == {"primary"}
 
 
@@ -126,12 +114,12 @@ def _points(total: int) -> list[int]:
 
 
 @pytest.mark.parametrize("k", range(CAMPAIGN))
-def test_linux_failover_campaign(img: images.GuestImages,
+def test_linux_failover_campaign(guest_images: images.GuestImages,
                                  reference: tuple[str, PairSummary, Path], k: int) -> None:
     ref_out, ref, d = reference
     assert ref.end is not None
     fail_at = _points(ref.end.icount)[k]
-    out, s = pair(img, detect=0.05, fail_at=fail_at)
+    out, s = pair(guest_images, detect=0.05, fail_at=fail_at)
     assert s.error == "" and exit_status(s) == 0, s.render()
     assert (s.died_at == fail_at or s.fenced) and s.failover_s is not None
     if same_console(ref_out, out):
