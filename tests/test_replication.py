@@ -370,3 +370,17 @@ def test_p8_reraises_a_timer_interrupt_lost_with_the_primary(
                  sink=out.extend, timeout=60)
     assert s.died_at is not None and s.error == ""
     assert b"timer interrupt taken: yes" in out
+
+
+def test_replay_refuses_changed_images(crcsort: str, tmp_path: Path) -> None:
+    pair(crcsort, record=str(tmp_path / "a"))
+    raw = (tmp_path / "a" / L.LOG_NAME).read_bytes()
+    with open(tmp_path / "a" / L.LOG_NAME, "rb") as f:
+        header, size = L.Header.parse_stream(f)
+    name, path, _ = header.images[0]
+    header.images[0] = (name, path, bytes(32))          # not this file's SHA-256
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / L.LOG_NAME).write_bytes(header.build() + raw[size:])
+    p = hvdbg("replay", str(tmp_path / "b"))
+    assert p.returncode == 2 and b"is not the one recorded" in p.stderr
+    assert b"Traceback" not in p.stderr
