@@ -384,3 +384,23 @@ def test_replay_refuses_changed_images(crcsort: str, tmp_path: Path) -> None:
     p = hvdbg("replay", str(tmp_path / "b"))
     assert p.returncode == 2 and b"is not the one recorded" in p.stderr
     assert b"Traceback" not in p.stderr
+
+
+def test_all_roles_share_run_and_end_alike(crcsort: str, tmp_path: Path) -> None:
+    """Solo, Primary (recording), Backup (in a pair) and Replayer all run the guest to
+    the same end: power off at the same instruction count."""
+    from hvdbg.replication.roles import Solo
+    from hvdbg.trace.log import Header, LogWriter
+    from hvdbg.trace.replay import replay
+    spec = GuestSpec(crcsort)
+    solo = Solo(spec.boot(), ReplicationConfig()).run()
+    writer = LogWriter(tmp_path / "r", Header("t", "solo", "refined", 16384, spec.ram_mib,
+                                              spec.clock, 1, spec.image_digests()))
+    out = bytearray()
+    primary = Primary(spec.boot(), ReplicationConfig(), StreamOut(None, writer),
+                      ConsoleGate(out.extend, hold=False)).run()
+    writer.close()
+    _, s = pair(crcsort)
+    replayed = replay(tmp_path / "r", lambda d: None).end
+    ends = {(e.reason, e.icount) for e in (solo, primary, s.end, replayed) if e is not None}
+    assert len(ends) == 1 and next(iter(ends))[0].value == "power off"

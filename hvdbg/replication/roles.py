@@ -1,6 +1,6 @@
-"""Hypervisor roles (architecture section 4): ``Primary`` and ``Backup`` here,
-``Replayer`` in :mod:`hvdbg.trace.replay`; the plain emulator (``Solo``) is
-:meth:`hvdbg.machine.machine.Machine.run`.  A role owns one VM and answers its exits.
+"""Hypervisor roles (architecture section 4): ``Solo``, ``Primary`` and ``Backup`` here,
+``Replayer`` (a backup reading a log) in :mod:`hvdbg.trace.replay`.  A role owns one VM,
+answers its exits and ``run()`` s it to a :class:`RunEnd`.
 
 The protocol rules of protocol.md are methods named after them (``p0_...`` to
 ``p8_...``), so a reader can point at each.  Epoch e holds the instructions whose
@@ -116,6 +116,25 @@ class Role:
 
     def current_epoch(self) -> int:
         return self.core.icount // self.cfg.epoch
+
+
+# =====================================================================================
+# solo
+# =====================================================================================
+
+class Solo(Role):
+    """The plain emulator as a role: no epochs, no stream; I/O and environment go
+    straight to the devices and interrupts are delivered as soon as they arrive
+    (:meth:`Machine.run`, whose tight loop this role wraps)."""
+
+    name = "solo"
+
+    def run(self, *, max_insns: int | None = None, deadline: float | None = None,
+            stop: threading.Event | None = None) -> RunEnd:
+        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        limit = None if max_insns is None else max(0, max_insns - self.core.icount)
+        r = self.machine.run(max_insns=limit, timeout=timeout)
+        return RunEnd(Outcome.ENDED, r.reason, r.icount, r.message)
 
 
 # =====================================================================================
