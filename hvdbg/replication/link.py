@@ -62,6 +62,11 @@ class Channel:
                                             daemon=True)
             self._thread.start()
 
+    @property
+    def synchronous(self) -> bool:
+        """Frames are delivered inside send() (no latency or bandwidth configured)."""
+        return self._thread is None
+
     def send(self, frame: bytes) -> None:
         n = self.sent
         self.sent += 1

@@ -126,6 +126,7 @@ def run_pair(spec: GuestSpec, cfg: ReplicationConfig, *,
 
     backup.send_ack = send_ack
     primary = Primary(mp, cfg, out, gate)
+    primary.ack_slack += 2 * link.latency_us / 1e6
 
     t0 = time.monotonic()
     deadline = None if timeout is None else t0 + timeout
@@ -157,6 +158,7 @@ def run_pair(spec: GuestSpec, cfg: ReplicationConfig, *,
 
     def promote() -> RunEnd:
         """P7: the backup takes over as the primary."""
+        primary.fence.requested = True         # a primary waiting for acks lets go
         with primary.fence.lock:               # from now on the old primary cannot act
             primary.fence.down = True
             take = backup.takeover()

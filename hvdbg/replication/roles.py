@@ -93,6 +93,11 @@ class Fence:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.down = False
+        self.requested = False    # a backup wants the lock: a waiting primary lets go
+
+
+class _Fenced(Exception):
+    """Raised inside a primary's exit handling when it is being fenced off."""
 
 
 class Role:
@@ -153,6 +158,7 @@ class Primary(Role):
         super().__init__(machine, cfg)
         self.out, self.console = out, console
         self.fence = Fence()
+        self.ack_slack = 0.01              # + 2 x link latency (set by the pair)
         self.pending_irq = 0                               # P0 buffer for this epoch
         self.scheduled: dict[int, int] = {}                 # epoch -> bits (from a takeover)
         self.catchup: collections.deque[Record] = collections.deque()
@@ -245,7 +251,7 @@ class Primary(Role):
         """Refined protocol: instead of waiting at every epoch end (P2), wait for the
         backup's acknowledgement of everything sent before the next I/O instruction — the
         only way the environment can observe the VM."""
-        self.out.wait_acked()
+        self._wait_acked()
 
     def p2_end_epoch(self) -> None:
         """P2: at the end of epoch E send ``[end, E]`` (with the interrupts buffered in
@@ -259,7 +265,7 @@ class Primary(Role):
                 self.out.send(R.IRQ, (last, bits))
             self._send_epochs(records)
             if self.cfg.protocol == "original":
-                self.out.wait_acked()
+                self._wait_acked()
             if bits:
                 self.core.set_eirr(bits)
                 self.pending_irq = 0
@@ -284,6 +290,14 @@ class Primary(Role):
         return bits
 
     # ---- helpers ----
+    def _wait_acked(self) -> None:
+        fence = self.fence
+        # an acknowledgement slower than half the detection timeout is a lost message
+        # (the backup would suspect this primary soon after)
+        if not self.out.wait_acked(give_up=lambda: fence.requested,
+                                   timeout=self.cfg.detect_s / 2 + self.ack_slack):
+            raise _Fenced
+
     def flush_epochs(self) -> None:
         records = self.core.epoch_take()
         if records:
@@ -332,7 +346,10 @@ class Primary(Role):
             with fence.lock:
                 if fence.down:
                     return RunEnd(Outcome.DIED, None, core.icount, FENCED)
-                end = self._handle(e, fail_at)
+                try:
+                    end = self._handle(e, fail_at)
+                except _Fenced:
+                    return RunEnd(Outcome.DIED, None, core.icount, FENCED)
             if end is not None:
                 return end
 

@@ -64,21 +64,38 @@ class StreamOut:
     def all_acked(self) -> bool:
         return self.acked >= self.seq - 1
 
-    def wait_acked(self, give_up: Callable[[], bool] = lambda: False) -> None:
+    def wait_acked(self, give_up: Callable[[], bool] = lambda: False,
+                   timeout: float = 2.0) -> bool:
         """Block until the backup acknowledged everything sent so far (P2, the refined
-        rule).  ``give_up`` is polled (e.g. the backup is gone for good)."""
+        rule).  Returns False when ``give_up()`` became true (polled: this primary is
+        being fenced off).  A message left unacknowledged for ``timeout`` seconds was
+        lost (the link broke its promise, or the backup is gone): LinkError."""
         if self.all_acked:
-            return
+            return True
         t0 = time.monotonic()
         self.waits += 1
+        gave_up = False
+        if self.channel is not None and self.channel.synchronous and self.error is None:
+            # delivery and acknowledgement happen inside send(): nothing is in flight
+            self.error = LinkError(f"message {self.acked + 1} was not acknowledged: lost "
+                                   f"on the link (or held back out of order)")
         with self._cv:
             self._waiting = True
-            while self.acked < self.seq - 1 and self.error is None and not give_up():
+            while self.acked < self.seq - 1 and self.error is None:
+                if give_up():
+                    gave_up = True
+                    break
+                if time.monotonic() - t0 > timeout:
+                    self.error = LinkError(
+                        f"message {self.acked + 1} not acknowledged within {timeout:g} s: "
+                        f"lost on the link, or the backup is gone")
+                    break
                 self._cv.wait(0.01)
             self._waiting = False
         self.ack_wait_s += time.monotonic() - t0
         if self.error is not None:
             raise self.error
+        return not gave_up
 
 
 class ConsoleGate:
