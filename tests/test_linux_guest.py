@@ -56,6 +56,12 @@ def hvdbg_cmd(img: images.GuestImages, append: str = APPEND) -> list[str]:
             "--initrd", str(img.initrd), "--append", append, "-m", str(MEMORY_MIB)]
 
 
+# The kernel's last line.  What follows it is the firmware's power-off path, and under
+# QEMU it depends on host timing: on a loaded machine QEMU sometimes prints "SeaBIOS
+# machine power switch was pressed." and "SeaBIOS wants SYSTEM HALT." before exiting.
+POWER_DOWN = "reboot: Power down"
+
+
 def comparable(console: str) -> list[str]:
     out = []
     for line in console.replace("\r", "").split("\n"):
@@ -63,6 +69,8 @@ def comparable(console: str) -> list[str]:
         if any(p.search(line) for p in VOLATILE):
             continue
         out.append(line.rstrip())
+        if out[-1] == POWER_DOWN:
+            break
     while out and not out[-1]:
         out.pop()
     return out
