@@ -8,6 +8,7 @@ import random
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import guestbuild as gb
@@ -412,3 +413,39 @@ def test_all_roles_share_run_and_end_alike(crcsort: str, tmp_path: Path) -> None
     replayed = replay(tmp_path / "r", lambda d: None).end
     ends = {(e.reason, e.icount) for e in (solo, primary, s.end, replayed) if e is not None}
     assert len(ends) == 1 and next(iter(ends))[0].value == "power off"
+
+
+@pytest.mark.parametrize("guest", ["crcsort", "irq_timer_uart"])
+def test_false_suspicion_while_the_primary_keeps_sending(
+        guest: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The backup suspects a live primary (a slow host); until the fence is down the
+    primary goes on and its records keep arriving.  The promoted backup must re-execute
+    all of that history exactly (the old primary's interrupts only, its digests checked)
+    before its own interrupts (P8's included) reach the guest."""
+    from hvdbg.replication.roles import Backup
+    elf = str(gb.build(gb.guest(guest)))
+    solo = solo_output(elf)
+    real_io = Primary.p1_io
+
+    def slow_io(self: Primary, e: object) -> bool:
+        time.sleep(0.0002)                    # a slow primary: the backup catches up
+        return real_io(self, e)
+    monkeypatch.setattr(Primary, "p1_io", slow_io)
+    fenced = 0
+    for nth in (1, 2, 3, 6):                  # suspect at the nth time the backup waits
+        calls = {"n": 0}
+
+        def p7(self: Backup, _nth: int = nth, _calls: dict[str, int] = calls) -> bool:
+            _calls["n"] += 1
+            if _calls["n"] < _nth:
+                return False
+            if _calls["n"] == _nth:
+                time.sleep(0.002)             # the primary keeps running meanwhile
+            return True
+        monkeypatch.setattr(Backup, "p7_detect_failure", p7)
+        out, s = pair(elf)
+        assert s.error == "", s.render()
+        assert exit_status(s) == 0
+        assert_within_repeat_window(solo, out, 64)
+        fenced += s.fenced                    # (a short guest may not wait n times)
+    assert fenced >= 2

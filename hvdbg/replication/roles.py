@@ -71,6 +71,8 @@ class Takeover:
     """What a backup hands its successor primary when it promotes itself (P7)."""
     pending: collections.deque[Record] = field(default_factory=collections.deque)
     irqs: dict[int, int] = field(default_factory=dict)       # epoch -> bits still to deliver
+    expected: dict[int, int] = field(default_factory=dict)   # epoch -> the old primary's digest
+    known_end: int = -1          # the last epoch end the old primary reported
     next_seq: int = 0
     detected_at: float = 0.0
 
@@ -167,9 +169,15 @@ class Primary(Role):
         self.repeat_of: tuple[int, int] | None = None       # the dead primary's unreported_io
         self._capture: bytearray | None = None
         self.last_send = time.monotonic()
+        # up to the old primary's last reported epoch end, a promoted backup re-executes
+        # history: the old primary's interrupts only, its digests checked, nothing re-sent
+        self.history_end = -1
+        self.expected: dict[int, int] = {}
         if takeover is not None:
             self.catchup = takeover.pending
             self.scheduled = dict(takeover.irqs)
+            self.history_end = takeover.known_end
+            self.expected = takeover.expected
         self.configure_epochs(exit_each=cfg.protocol == "original")
         self._attach()
 
@@ -200,7 +208,7 @@ class Primary(Role):
         if bits:
             self.pending_irq |= bits
         if self.pending_irq or self.scheduled:
-            self.core.epoch_exit_next()
+            self.core.epoch_exit_next()         # (pending ones wait past history_end)
 
     def p1_environment(self, e: Any) -> None:
         """P1: an environment instruction is simulated here; the value is used by the
@@ -260,14 +268,18 @@ class Primary(Role):
         records = self.core.epoch_take()
         if records:
             last = records[-1][0]
-            bits = self.pending_irq | self.scheduled.pop(last, 0)
-            if bits:
-                self.out.send(R.IRQ, (last, bits))
+            bits = self.scheduled.pop(last, 0)
+            own = last > self.history_end          # past what the old primary did
+            if own:
+                bits |= self.pending_irq
+                if bits:
+                    self.out.send(R.IRQ, (last, bits))
             self._send_epochs(records)
             if self.cfg.protocol == "original":
                 self._wait_acked()
             if bits:
                 self.core.set_eirr(bits)
+            if own:
                 self.pending_irq = 0
 
     def p8_uncertain_interrupts(self) -> int:
@@ -304,6 +316,16 @@ class Primary(Role):
             self._send_epochs(records)
 
     def _send_epochs(self, records: list[tuple[int, int]]) -> None:
+        if records[0][0] <= self.history_end:
+            for epoch, digest in records:            # re-executed history: check it
+                want = self.expected.pop(epoch, digest)
+                if want != digest:
+                    raise Divergence(f"state digest mismatch at the end of epoch {epoch} "
+                                     f"while finishing the old primary's work: it had "
+                                     f"{want:#018x}, here {digest:#018x}")
+            records = [r for r in records if r[0] > self.history_end]
+            if not records:
+                return
         data = b"".join(d.to_bytes(8, "big") for _, d in records)
         self.out.send(R.EPOCHS, (records[0][0],), data)
         self.epochs_done = records[-1][0] + 1
@@ -549,7 +571,8 @@ class Backup(Role):
         deliver, the sequence number to continue the stream with."""
         self._absorb()
         self._check_digests()                    # drains the core's records too
-        return Takeover(pending=self.ios, irqs=dict(self.irqs), next_seq=self.received,
+        return Takeover(pending=self.ios, irqs=dict(self.irqs), expected=self.expected,
+                        known_end=self.known_end, next_seq=self.received,
                         detected_at=time.monotonic())
 
     # ---- stream bookkeeping ----
