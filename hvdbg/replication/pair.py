@@ -185,6 +185,7 @@ def run_pair(spec: GuestSpec, cfg: ReplicationConfig, *,
     tb = threading.Thread(target=backup_main, name="backup", daemon=True)
     tp.start()
     tb.start()
+    t_end = t0
     try:
         while tp.is_alive() or tb.is_alive():
             tp.join(0.05)
@@ -193,6 +194,7 @@ def run_pair(spec: GuestSpec, cfg: ReplicationConfig, *,
                                                                     BaseException):
                 stop.set()
                 out.link_failed(LinkError("the backup stopped"))
+        t_end = time.monotonic()
     except KeyboardInterrupt:
         stop.set()
         raise
@@ -204,7 +206,7 @@ def run_pair(spec: GuestSpec, cfg: ReplicationConfig, *,
         if not (tp.is_alive() or tb.is_alive()):   # free both VMs' memory now
             mp.core.close()
             mb.core.close()
-    summary.seconds = time.monotonic() - t0
+    summary.seconds = (t_end if t_end > t0 else time.monotonic()) - t0
     summary.messages += out.messages
     summary.bytes += out.bytes
     summary.acks = ack_seq[0]
