@@ -36,12 +36,13 @@ def irqguest() -> str:
     return str(gb.build(gb.guest("irq_timer_uart")))
 
 
-def pair(elf: str, protocol: str = "refined", epoch: int = EPOCH,
+def pair(elf: str, protocol: str = "refined", epoch: int = EPOCH, detect: float | None = None,
          **kw: object) -> tuple[bytes, PairSummary]:
     """A pair run.  Without an injected failure the detection timeout is long: a busy
     test machine must not make the backup suspect a live primary."""
     out = bytearray()
-    detect = DETECT if kw.get("fail_at") is not None else 5.0
+    if detect is None:
+        detect = DETECT if kw.get("fail_at") is not None else 5.0
     s = run_pair(GuestSpec(elf), ReplicationConfig(epoch, protocol, detect),
                  sink=out.extend, timeout=60, **kw)  # type: ignore[arg-type]
     return bytes(out), s
@@ -174,10 +175,11 @@ def test_failover_repeats_the_unreported_io(crcsort: str, tmp_path: Path) -> Non
               and r.pa == 0xFFD05800]
     at = writes[len(writes) // 2]
     solo = solo_output(crcsort)
-    out, s = pair(crcsort, fail_at=at)
+    # (a long detection timeout: a false suspicion would move the failure point)
+    out, s = pair(crcsort, fail_at=at, detect=1.0)
     assert s.repeated_io == 1 and len(out) == len(solo) + 1
     assert_within_repeat_window(solo, out, 1)
-    out, s = pair(crcsort, "output-rule", fail_at=at)
+    out, s = pair(crcsort, "output-rule", fail_at=at, detect=1.0)
     assert s.repeated_io == 1 and out == solo
 
 
@@ -202,7 +204,7 @@ def test_host_clock_values_come_from_the_primary(tmp_path: Path) -> None:
     digests match although its own host clock differs."""
     elf = str(gb.build(gb.guest("irq_timer_uart")))
     out = bytearray()
-    s = run_pair(GuestSpec(elf, clock="host"), ReplicationConfig(EPOCH, "refined", DETECT),
+    s = run_pair(GuestSpec(elf, clock="host"), ReplicationConfig(EPOCH, "refined", 5.0),
                  sink=out.extend, timeout=60, record=str(tmp_path / "h"))
     assert s.error == "" and s.verified == s.epochs
     _, recs = L.read_log(tmp_path / "h")
