@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from hvdbg import __version__
 from hvdbg.machine.environment import Environment
@@ -51,7 +51,6 @@ class PairSummary:
     fenced: bool = False                  # the primary was only slow: wrongly suspected
     ack_waits: int = 0                    # times the primary waited for acknowledgements
     log: str = ""
-    extra: dict[str, float] = field(default_factory=dict)
 
     def render(self) -> str:
         lines = [(f"hvdbg pair: protocol {self.protocol}, epoch {self.epoch}: "

@@ -74,7 +74,6 @@ class Takeover:
     expected: dict[int, int] = field(default_factory=dict)   # epoch -> the old primary's digest
     known_end: int = -1          # the last epoch end the old primary reported
     next_seq: int = 0
-    detected_at: float = 0.0
 
 
 _END_REASONS = {StopReason.POWER_OFF: EndReason.POWER_OFF, StopReason.HALT: EndReason.HALT,
@@ -110,7 +109,6 @@ class Role:
     def __init__(self, machine: Machine, cfg: ReplicationConfig) -> None:
         self.machine, self.cfg = machine, cfg
         self.core: Core = machine.core
-        self.env = machine.env
         self.epochs_done = 0
 
     def configure_epochs(self, exit_each: bool = False) -> None:
@@ -158,6 +156,7 @@ class Primary(Role):
     def __init__(self, machine: Machine, cfg: ReplicationConfig, out: StreamOut,
                  console: ConsoleGate, *, takeover: Takeover | None = None) -> None:
         super().__init__(machine, cfg)
+        self.env = machine.env                      # only a primary holds the devices
         self.out, self.console = out, console
         self.fence = Fence()
         self.ack_slack = 0.01              # + 2 x link latency (set by the pair)
@@ -492,8 +491,13 @@ def _check_io(rec: Record, e: Any, kind: int) -> None:
 # =====================================================================================
 
 class Backup(Role):
-    """Consumes the primary's stream, never touches devices, detects the primary's
-    failure and hands over to a :class:`Primary` (P7)."""
+    """Consumes the primary's stream, detects the primary's failure and hands over to a
+    :class:`Primary` (P7).
+
+    P6 (and the "never perform the I/O" half of P4) hold by construction: a Backup has
+    no reference to the Environment at all, so it can neither touch a device nor take
+    its interrupts; only the primary's IRQ records reach its VM (:meth:`p5_end_epoch`).
+    """
 
     name = "backup"
     detect = True                              # the replayer has no failure detection
@@ -555,11 +559,6 @@ class Backup(Role):
             if bits:
                 self.core.set_eirr(bits)
 
-    def p6_device_interrupts(self) -> int:
-        """P6: while backup, interrupts from its own devices are ignored: it never takes
-        the environment's interrupt bits (only the primary's IRQ records reach it)."""
-        return 0
-
     def p7_detect_failure(self) -> bool:
         """P7: if ``[end, E]`` (or any message) does not arrive within the detection
         timeout, the primary has failed.  The caller then finishes epoch E with the
@@ -572,8 +571,7 @@ class Backup(Role):
         self._absorb()
         self._check_digests()                    # drains the core's records too
         return Takeover(pending=self.ios, irqs=dict(self.irqs), expected=self.expected,
-                        known_end=self.known_end, next_seq=self.received,
-                        detected_at=time.monotonic())
+                        known_end=self.known_end, next_seq=self.received)
 
     # ---- stream bookkeeping ----
     def _absorb(self) -> None:
