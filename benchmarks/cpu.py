@@ -28,13 +28,8 @@ BENCH_SRC = ROOT / "benchmarks" / "guests" / "cpu_bench.c"
 
 
 def build(scale: int) -> Path:
-    g = gb.Guest(f"cpu_bench_s{scale}", BENCH_SRC, [BENCH_SRC])
-    saved = list(gb.CFLAGS)
-    gb.CFLAGS.append(f"-DSCALE={scale}")
-    try:
-        return gb.build(g)
-    finally:
-        gb.CFLAGS[:] = saved
+    return gb.build(gb.Guest(f"cpu_bench_s{scale}", BENCH_SRC, [BENCH_SRC]),
+                    defines=(f"SCALE={scale}",))
 
 
 def timed(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess[bytes]]:

@@ -38,13 +38,8 @@ CONSOLE_SRC = ROOT / "benchmarks" / "guests" / "console_bench.c"
 
 
 def build_console_bench(lines: int) -> str:
-    g = gb.Guest(f"console_bench_l{lines}", CONSOLE_SRC, [CONSOLE_SRC])
-    saved = list(gb.CFLAGS)
-    gb.CFLAGS.append(f"-DLINES={lines}")
-    try:
-        return str(gb.build(g))
-    finally:
-        gb.CFLAGS[:] = saved
+    return str(gb.build(gb.Guest(f"console_bench_l{lines}", CONSOLE_SRC, [CONSOLE_SRC]),
+                        defines=(f"LINES={lines}",)))
 
 
 def guests() -> dict[str, str]:

@@ -81,11 +81,13 @@ def guest(name: str) -> Guest:
     raise KeyError(name)
 
 
-def build(g: Guest) -> Path:
-    """Compile and link ``g`` (cached by a digest of every input)."""
+def build(g: Guest, defines: tuple[str, ...] = ()) -> Path:
+    """Compile and link ``g`` (cached by a digest of every input); ``defines`` are extra
+    ``NAME=VALUE`` macros (benchmark sizes)."""
     cc = need_tool(CC)
     libs = sorted(p for p in LIB.iterdir() if p.suffix in (".c", ".S"))
-    h = hashlib.sha256(" ".join(CFLAGS).encode())
+    cflags = [*CFLAGS, *(f"-D{d}" for d in defines)]
+    h = hashlib.sha256(" ".join(cflags).encode())
     for p in [*g.sources, *libs, *sorted(LIB.glob("*.h")), LIB / "link.ld"]:
         h.update(p.name.encode() + p.read_bytes())
     out = BUILD / f"{g.name}-{h.hexdigest()[:12]}.elf"
@@ -93,7 +95,7 @@ def build(g: Guest) -> Path:
         return out
     BUILD.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(f".tmp{os.getpid()}")
-    cmd = [cc, *CFLAGS, f"-I{LIB}", "-T", str(LIB / "link.ld"), "-Wl,--gc-sections",
+    cmd = [cc, *cflags, f"-I{LIB}", "-T", str(LIB / "link.ld"), "-Wl,--gc-sections",
            "-Wl,--no-dynamic-linker", "-o", str(tmp), *map(str, libs), *map(str, g.sources),
            "-lgcc"]
     r = subprocess.run(cmd, capture_output=True, text=True, check=False)
