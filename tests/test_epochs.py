@@ -3,8 +3,6 @@ instruction counts, exits only when asked, digests that are equal for equal stat
 change with any byte of memory, and are the same computed incrementally or afresh."""
 from __future__ import annotations
 
-import time
-
 import guestbuild as gb
 import pytest
 
@@ -113,15 +111,12 @@ def test_record_buffer_full_exits(crcsort: str) -> None:
     assert [n for n, _ in m.core.epoch_take()] == list(range(EPOCH_BUF, EPOCH_BUF + 11))
 
 
-def test_epoch_bookkeeping_is_cheap(crcsort: str) -> None:
-    """Not a timing assertion: the number printed is for the reader (benchmarks/ has the
-    real measurement); the test checks that epochs do not change the guest's course."""
+def test_epochs_do_not_change_the_guests_course(crcsort: str) -> None:
+    """Recording epochs and digests is observation only: the same guest with and without
+    them reaches the same state (their cost is measured in benchmarks/, not here)."""
     plain, epochs = booted(crcsort), booted(crcsort)
     epochs.core.epoch_config(L)
-    t0 = time.perf_counter()
     run_answering(plain, 200 * L)
-    t1 = time.perf_counter()
     run_answering(epochs, 200 * L)
-    t2 = time.perf_counter()
-    print(f"200 epochs of {L}: {t1 - t0:.4f}s without, {t2 - t1:.4f}s with")
+    assert len(epochs.core.epoch_take()) == 200
     assert plain.core.digest() == epochs.core.digest()

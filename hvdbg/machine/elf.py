@@ -43,8 +43,10 @@ class FirmwareImage:
         return max((s.paddr + s.memsz for s in self.segments), default=self.entry)
 
 
-def parse_firmware(data: bytes, name: str = "image") -> FirmwareImage:
-    """Check and decode a firmware ELF held in ``data``."""
+def _pt_load(data: bytes, name: str, addr_mask: int = 0xFFFFFFFF
+             ) -> tuple[int, list[Segment]]:
+    """The entry point and the PT_LOAD segments of a 32-bit big-endian PA-RISC ELF, with
+    entry and physical addresses masked by ``addr_mask``; GuestImageError otherwise."""
     if data[:4] != b"\x7fELF":
         raise GuestImageError(f"{name}: not an ELF file")
     try:
@@ -62,31 +64,44 @@ def parse_firmware(data: bytes, name: str = "image") -> FirmwareImage:
     for ph in headers:
         if ph["p_type"] != "PT_LOAD" or ph["p_memsz"] == 0:
             continue
-        off, filesz, memsz, pa = ph["p_offset"], ph["p_filesz"], ph["p_memsz"], ph["p_paddr"]
+        off, filesz, memsz = ph["p_offset"], ph["p_filesz"], ph["p_memsz"]
+        pa = ph["p_paddr"] & addr_mask
         if filesz > memsz:
             raise GuestImageError(f"{name}: segment at {pa:#010x} has filesz > memsz")
         if off + filesz > len(data):
             raise GuestImageError(f"{name}: truncated file (segment at {pa:#010x} needs bytes "
                                   f"up to {off + filesz:#x}, file has {len(data):#x})")
-        if not memmap.in_firmware(pa, memsz):
-            raise GuestImageError(
-                f"{name}: segment {pa:#010x}-{pa + memsz:#010x} lies outside the firmware "
-                f"region {memmap.FIRMWARE_START:#010x}-{memmap.FIRMWARE_END:#010x}")
         segments.append(Segment(pa, data[off:off + filesz], memsz))
     if not segments:
         raise GuestImageError(f"{name}: no loadable segments")
+    return entry & addr_mask, segments
+
+
+def _read(path: str | Path) -> tuple[bytes, str]:
+    p = Path(path)
+    try:
+        return p.read_bytes(), str(p)
+    except OSError as e:
+        raise GuestImageError(f"{p}: cannot read ({e.strerror or e})") from None
+
+
+def parse_firmware(data: bytes, name: str = "image") -> FirmwareImage:
+    """Check and decode a firmware ELF held in ``data``: every segment and the entry
+    point must lie in the firmware region."""
+    entry, segments = _pt_load(data, name)
+    for seg in segments:
+        if not memmap.in_firmware(seg.paddr, seg.memsz):
+            raise GuestImageError(
+                f"{name}: segment {seg.paddr:#010x}-{seg.paddr + seg.memsz:#010x} lies "
+                f"outside the firmware region "
+                f"{memmap.FIRMWARE_START:#010x}-{memmap.FIRMWARE_END:#010x}")
     if not memmap.in_firmware(entry, 4):
         raise GuestImageError(f"{name}: entry point {entry:#010x} is outside the firmware region")
     return FirmwareImage(entry, tuple(segments))
 
 
 def read_firmware(path: str | Path) -> FirmwareImage:
-    p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as e:
-        raise GuestImageError(f"{p}: cannot read ({e.strerror or e})") from None
-    return parse_firmware(data, str(p))
+    return parse_firmware(*_read(path))
 
 
 def load_firmware(mem: PhysWriter, image: FirmwareImage) -> int:
@@ -112,35 +127,9 @@ class KernelImage:
 def parse_kernel(data: bytes, name: str = "kernel") -> KernelImage:
     """A Linux vmlinux (32-bit PA-RISC ELF): PT_LOAD segments at their physical
     addresses masked to 28 bits, and the masked entry point (hw/hppa/machine.c)."""
-    if data[:4] != b"\x7fELF":
-        raise GuestImageError(f"{name}: not an ELF file")
-    try:
-        elf = ELFFile(io.BytesIO(data))
-        machine, cls, little = elf["e_machine"], elf.elfclass, elf.little_endian
-        entry = elf["e_entry"]
-        headers = [elf.get_segment(i).header for i in range(elf.num_segments())]
-    except (ELFError, ValueError, EOFError, struct.error) as e:
-        raise GuestImageError(f"{name}: damaged or truncated ELF ({e})") from None
-    if machine != "EM_PARISC" or cls != 32 or little:
-        raise GuestImageError(f"{name}: not a 32-bit big-endian PA-RISC (EM_PARISC) ELF")
-    segments = []
-    for ph in headers:
-        if ph["p_type"] != "PT_LOAD" or ph["p_memsz"] == 0:
-            continue
-        off, filesz, memsz = ph["p_offset"], ph["p_filesz"], ph["p_memsz"]
-        pa = ph["p_paddr"] & KERNEL_ADDR_MASK
-        if filesz > memsz or off + filesz > len(data):
-            raise GuestImageError(f"{name}: damaged segment at {pa:#010x}")
-        segments.append(Segment(pa, data[off:off + filesz], memsz))
-    if not segments:
-        raise GuestImageError(f"{name}: no loadable segments")
-    return KernelImage(entry & KERNEL_ADDR_MASK, tuple(segments))
+    entry, segments = _pt_load(data, name, KERNEL_ADDR_MASK)
+    return KernelImage(entry, tuple(segments))
 
 
 def read_kernel(path: str | Path) -> KernelImage:
-    p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as e:
-        raise GuestImageError(f"{p}: cannot read ({e.strerror or e})") from None
-    return parse_kernel(data, str(p))
+    return parse_kernel(*_read(path))
