@@ -450,50 +450,52 @@ def _fresh(path: Path) -> Path:
     return path
 
 
-def _kernel_part(inp: dict[str, object], keep_build: bool, jobs: int, progress: Progress,
-                 force: bool = False) -> Path:
-    """``kernel-<digest>/``: vmlinux, kernel.config, logs/ (built if missing)."""
-    out = cache_root() / f"kernel-{digest(inp, 'kernel')}"
-    if not force and (out / "vmlinux").exists():
+def _cached_part(out: Path, marker: str, label: str, fill: Callable[[Path, Path, Path], None],
+                 keep_build: bool, progress: Progress, force: bool) -> Path:
+    """A cache entry ``out`` built by ``fill(work, staging, logs)`` unless its ``marker``
+    file exists.  The build tree's path is fixed per entry, so anything that leaks a path
+    into an output is the same for the same inputs; ``fill`` writes ``marker`` last (its
+    presence marks completion) and the staging directory replaces ``out`` at once."""
+    if not force and (out / marker).exists():
         return out
-    # The build tree's path is fixed per digest: anything that leaks a path into an
-    # output is then the same for the same inputs.
     work = _fresh(cache_root() / f"{out.name}.build")
     staging = _fresh(cache_root() / f"{out.name}.new")
     logs = _fresh(staging / "logs")
-    with progress.stage(f"kernel: {KERNEL_SOURCE_PKG} {KERNEL_DEFCONFIG} vmlinux (-j{jobs}), "
-                        "a few minutes"):
-        vmlinux, config = build_kernel(work, logs, jobs)
-        shutil.copy2(config, staging / "kernel.config")
-        shutil.copy2(vmlinux, staging / "vmlinux")     # last: its presence marks completion
+    with progress.stage(label):
+        fill(work, staging, logs)
     if out.exists():
         shutil.rmtree(out)
     staging.rename(out)
     if not keep_build:
         shutil.rmtree(work, ignore_errors=True)
     return out
+
+
+def _kernel_part(inp: dict[str, object], keep_build: bool, jobs: int, progress: Progress,
+                 force: bool = False) -> Path:
+    """``kernel-<digest>/``: vmlinux, kernel.config, logs/ (built if missing)."""
+    def fill(work: Path, staging: Path, logs: Path) -> None:
+        vmlinux, config = build_kernel(work, logs, jobs)
+        shutil.copy2(config, staging / "kernel.config")
+        shutil.copy2(vmlinux, staging / "vmlinux")
+
+    return _cached_part(cache_root() / f"kernel-{digest(inp, 'kernel')}", "vmlinux",
+                        f"kernel: {KERNEL_SOURCE_PKG} {KERNEL_DEFCONFIG} vmlinux (-j{jobs}), "
+                        "a few minutes", fill, keep_build, progress, force)
 
 
 def _busybox_part(inp: dict[str, object], keep_build: bool, jobs: int, progress: Progress,
                   force: bool = False) -> Path:
     """``busybox-<digest>/``: busybox, busybox.links, busybox.config, logs/."""
-    out = cache_root() / f"busybox-{digest(inp, 'busybox')}"
-    if not force and (out / "busybox").exists():
-        return out
-    work = _fresh(cache_root() / f"{out.name}.build")
-    staging = _fresh(cache_root() / f"{out.name}.new")
-    logs = _fresh(staging / "logs")
-    with progress.stage(f"busybox: apt-get source, static cross build (-j{jobs})"):
+    def fill(work: Path, staging: Path, logs: Path) -> None:
         busybox, applets = build_busybox(work, logs, jobs)
         (staging / "busybox.links").write_text("".join(f"{a}\n" for a in applets))
         shutil.copy2(busybox.parent / ".config", staging / "busybox.config")
         shutil.copy2(busybox, staging / "busybox")
-    if out.exists():
-        shutil.rmtree(out)
-    staging.rename(out)
-    if not keep_build:
-        shutil.rmtree(work, ignore_errors=True)
-    return out
+
+    return _cached_part(cache_root() / f"busybox-{digest(inp, 'busybox')}", "busybox",
+                        f"busybox: apt-get source, static cross build (-j{jobs})", fill,
+                        keep_build, progress, force)
 
 
 def _build_locked(inp: dict[str, object], key: str, final: Path, keep_build: bool, jobs: int,
