@@ -43,6 +43,7 @@ class Outcome(enum.Enum):
     ENDED = "ended"              # the guest stopped (power off, halt, limit, fault)
     DIED = "died"                # injected fail-stop of the primary
     PROMOTE = "promote"          # the backup detected the primary's failure (P7)
+    STARVED = "starved"          # the replayer's log ended before an END record
 
 
 @dataclass
@@ -668,7 +669,7 @@ class Backup(Role):
             target = self._target()
             if icount >= target:
                 if not self._wait_for_more():
-                    return RunEnd(Outcome.PROMOTE, None, icount, "primary failed")
+                    return self._starved()
                 continue
             e = core.run_raw(min(SLICE, target - icount))
             r = e.reason
@@ -680,7 +681,7 @@ class Backup(Role):
                 if self.end is not None and core.icount >= self.end.icount and not self.ios:
                     return self._finish()            # the primary stopped at this access
                 if self.p4_take_value(e) is None:
-                    return RunEnd(Outcome.PROMOTE, None, core.icount, "primary failed")
+                    return self._starved()
             elif r == ExitReason.STOP:
                 continue
             else:
@@ -689,6 +690,12 @@ class Backup(Role):
                 info = Core.exit_info(e)
                 raise Divergence(f"this VM stopped at icount {core.icount} "
                                  f"({info.reason.name} {info.msg}) where the primary did not")
+
+    def _starved(self) -> RunEnd:
+        """No more records: the primary failed (P7) or, for the replayer, the log ended."""
+        if self.detect:
+            return RunEnd(Outcome.PROMOTE, None, self.core.icount, "primary failed")
+        return RunEnd(Outcome.STARVED, None, self.core.icount, "log ended")
 
     def _finish(self) -> RunEnd:
         self._check_digests()

@@ -80,7 +80,7 @@ def replay(path: str | Path, sink: Callable[[bytes], None]) -> ReplayResult:
     spec = spec_from_header(header)
     r = Replayer(spec, header, records, sink)
     end = r.run()
-    if end.outcome is Outcome.PROMOTE:            # ran out of log before an END record
+    if end.outcome is Outcome.STARVED:            # ran out of log before an END record
         raise StreamError(f"the log ends without an END record at icount {end.icount} "
                           f"(truncated?)", index=r.read)
     return ReplayResult(end, r.verified, r.read)
