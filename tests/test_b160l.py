@@ -22,7 +22,8 @@ from hvdbg.machine.cmos import CmosRtc
 from hvdbg.machine.dino import Dino
 from hvdbg.machine.elf import GuestImageError, parse_kernel
 from hvdbg.machine.environment import Environment
-from hvdbg.machine.machine import Machine, StopReason
+from hvdbg.machine.machine import Machine
+from hvdbg.machine.stop import StopReason
 
 FIRMWARE = Path("/usr/share/qemu/hppa-firmware.img")
 FW_CTL, FW_DATA = mm.FW_CFG_IO_BASE, mm.FW_CFG_IO_BASE + 4

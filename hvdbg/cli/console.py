@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from typing import Self
 
 
 class StdoutSink:
@@ -25,6 +27,10 @@ class StdoutSink:
                 view = view[n:]
         except BrokenPipeError:
             self.broken = True        # the reader went away; keep the guest running
+        except OSError as e:          # /dev/full, a closed descriptor: say so once
+            self.broken = True
+            print(f"hvdbg: console output lost: cannot write to stdout "
+                  f"({e.strerror or e}); the guest keeps running", file=sys.stderr)
 
 
 ESCAPE = 0x01                     # Ctrl-A, as QEMU's -nographic console multiplexer
@@ -126,3 +132,35 @@ def raw_terminal(fd: int | None = None) -> Iterator[None]:
         yield
     finally:
         termios.tcsetattr(fd, termios.TCSADRAIN, old)
+
+
+class StopSignals:
+    """SIGINT and SIGTERM end a run cleanly instead of killing it mid-exit: the handler
+    only records the signal and calls ``on_stop`` (a session's request_stop), so the run
+    loop ends at an instruction boundary, writes its END record and closes the log.
+    ``exit_status`` is 128 + the signal's number, as a shell reports a killed process."""
+
+    def __init__(self, on_stop: Callable[[], None]) -> None:
+        self.on_stop = on_stop
+        self.signum: int | None = None
+        self.event = threading.Event()
+        self._old: dict[int, object] = {}
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.signum = signum
+        self.event.set()
+        self.on_stop()
+
+    def __enter__(self) -> Self:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)  # type: ignore[arg-type]
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + (self.signum or signal.SIGINT)

@@ -2,8 +2,9 @@
 Schneider's hypervisor-based fault tolerance), optionally kill the primary and watch the
 backup take over; console on stdout once, summary on stderr.
 
-Exit status: 0 the guest powered off; 1 the backup diverged or the link broke its
-promise; 2 usage error; 3 limit or timeout; 4 guest fault.
+Exit status: 0 the guest powered off; 1 the backup diverged, the link broke its
+promise or console output could not be released; 2 usage error; 3 limit or timeout;
+4 guest fault; 130 / 143 stopped by SIGINT / SIGTERM (the recording ends with END).
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import argparse
 import shlex
 import sys
 
-from hvdbg.cli.console import StdoutSink, start_stdin_reader
+from hvdbg.cli.console import StdoutSink, StopSignals, start_stdin_reader
 from hvdbg.machine.elf import GuestImageError
 from hvdbg.machine.spec import GuestSpec, SpecError, add_guest_arguments
 from hvdbg.replication.link import FAULT_KINDS, LinkConfig
@@ -77,16 +78,16 @@ def cmd_pair(args: argparse.Namespace) -> int:
         epoch, insn = args.fail_primary_at
         fail_at = epoch * cfg.epoch + insn
     sink = StdoutSink()
+    signals = StopSignals(lambda: None)
     try:
-        summary = run_pair(spec, cfg, link=link, fail_at=fail_at, record=args.record,
-                           timeout=args.timeout, max_insns=args.max_insns, sink=sink,
-                           command=shlex.join(["hvdbg", *sys.argv[1:]]),
-                           input_hook=start_stdin_reader)
+        with signals:
+            summary = run_pair(spec, cfg, link=link, fail_at=fail_at, record=args.record,
+                               timeout=args.timeout, max_insns=args.max_insns, sink=sink,
+                               command=shlex.join(["hvdbg", *sys.argv[1:]]),
+                               input_hook=start_stdin_reader, stopping=signals.event)
     except (GuestImageError, SpecError, MemoryError, OSError) as e:
         print(f"hvdbg pair: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("\nhvdbg pair: interrupted", file=sys.stderr)
-        return 130
     print(summary.render(), file=sys.stderr)
-    return exit_status(summary)
+    status = exit_status(summary)
+    return signals.exit_status if status == 130 else status

@@ -2,7 +2,8 @@
 
 Exit status: 0 the guest powered off (or halted / reset itself); 2 usage error or a
 guest image hvdbg cannot load; 3 the instruction limit or the timeout was reached;
-4 the core met a fault it cannot continue from; 130 interrupted (Ctrl-C).
+4 the core met a fault it cannot continue from; 130 / 143 stopped by SIGINT / SIGTERM
+(a recording then ends with an END record and replays up to the stop).
 
 On an interactive terminal the console is raw, as QEMU's -nographic: Ctrl-C goes to
 the guest, Ctrl-A x leaves hvdbg (exit status 0), Ctrl-A Ctrl-A sends a Ctrl-A, Ctrl-A p
@@ -13,29 +14,31 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-import threading
 import time
 
 from hvdbg import __version__
 from hvdbg.cli.console import (
     EscapeFilter,
     StdoutSink,
+    StopSignals,
     is_terminal,
     raw_terminal,
     start_stdin_reader,
 )
 from hvdbg.machine.elf import GuestImageError
 from hvdbg.machine.environment import Environment
-from hvdbg.machine.machine import Machine, RunResult, StopReason
+from hvdbg.machine.machine import Machine
 from hvdbg.machine.spec import GuestSpec, SpecError, add_guest_arguments
+from hvdbg.machine.stop import DEADLINE, StopReason, Until
 from hvdbg.replication.roles import Primary, ReplicationConfig
+from hvdbg.replication.session import Hypervisor
 from hvdbg.replication.stream import ConsoleGate, StreamOut
 from hvdbg.trace.log import Header, LogWriter
 
-EXIT_OK, EXIT_USAGE, EXIT_LIMIT, EXIT_FAULT, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
+EXIT_OK, EXIT_USAGE, EXIT_LIMIT, EXIT_FAULT = 0, 2, 3, 4
 
 EPILOG = """exit status: 0 guest powered off; 2 usage error or unloadable image;
-3 instruction limit or timeout reached; 4 guest fault; 130 interrupted"""
+3 instruction limit or timeout reached; 4 guest fault; 130/143 SIGINT/SIGTERM"""
 
 
 def _nonneg_int(text: str) -> int:
@@ -72,54 +75,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.set_defaults(func=cmd_run)
 
 
-def _run_recorded(args: argparse.Namespace, spec: GuestSpec, cfg: ReplicationConfig,
-                  machine: Machine, sink: StdoutSink, quit_requested: list[bool]) -> int:
-    """A primary without a backup: the same stream, to the log only (rr's record)."""
-    try:
-        writer = LogWriter(args.record, Header(
-            __version__, "solo", cfg.protocol, cfg.epoch, spec.ram_mib, spec.clock, 1,
-            spec.image_digests(), spec.append, shlex.join(["hvdbg", *sys.argv[1:]])))
-    except OSError as e:
-        print(f"hvdbg: error: cannot record to {args.record}: {e.strerror or e}",
-              file=sys.stderr)
-        return EXIT_USAGE
+def _session(args: argparse.Namespace, spec: GuestSpec, machine: Machine,
+             sink: StdoutSink) -> tuple[Hypervisor, LogWriter | None]:
+    """Solo, or with --record a primary without a backup (the same stream, to the log
+    only: rr's record)."""
+    if not args.record:
+        return machine.session(), None
+    cfg = ReplicationConfig(args.epoch)
+    writer = LogWriter(args.record, Header(
+        __version__, "solo", cfg.protocol, cfg.epoch, spec.ram_mib, spec.clock, 1,
+        spec.image_digests(), spec.append, shlex.join(["hvdbg", *sys.argv[1:]])))
     primary = Primary(machine, cfg, StreamOut(None, writer), ConsoleGate(sink, hold=False))
-    deadline = None if args.timeout is None else time.monotonic() + args.timeout
-    stop = threading.Event()
-    machine.request_stop = stop.set                   # type: ignore[method-assign]
-    t0 = time.monotonic()
-    try:
-        with raw_terminal():
-            end = primary.run(max_insns=args.max_insns, deadline=deadline, stop=stop)
-    except KeyboardInterrupt:
-        end = primary._end(StopReason.STOP)
-    finally:
-        writer.close()
-    secs = time.monotonic() - t0
-    if args.stats:
-        print(f"hvdbg: {end.icount} instructions retired in {secs:.3f} s; recorded "
-              f"{writer.frames} records ({writer.bytes} bytes) to {writer.path}",
-              file=sys.stderr)
-    if end.reason in (StopReason.POWER_OFF, StopReason.HALT, StopReason.RESET) or \
-            quit_requested:
-        return EXIT_OK
-    if end.reason in (StopReason.LIMIT, StopReason.TIMEOUT):
-        print(f"hvdbg: stopped at icount {end.icount} ({end.reason.value})", file=sys.stderr)
-        return EXIT_LIMIT
-    print(f"hvdbg: guest fault at icount {end.icount}: {end.message}", file=sys.stderr)
-    return EXIT_FAULT
-
-
-def _where(r: RunResult) -> str:
-    null = " (nullified)" if r.nullified else ""
-    return (f"{r.executed} instructions executed, pc={r.pc:#010x} "
-            f"(space {r.pc_space:#x}): {r.disassembly}{null}")
+    return Hypervisor(machine, primary), writer
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     try:
         spec = GuestSpec.from_args(args)
-        cfg = ReplicationConfig(args.epoch) if args.record else None
+        if args.record:
+            ReplicationConfig(args.epoch)
     except (SpecError, ValueError) as e:
         print(f"hvdbg: error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -127,46 +101,71 @@ def cmd_run(args: argparse.Namespace) -> int:
     env = Environment(console=sink)
     try:
         machine = spec.boot(env)
-    except (GuestImageError, SpecError) as e:
+    except (GuestImageError, SpecError, MemoryError) as e:
         print(f"hvdbg: error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    except MemoryError as e:
-        print(f"hvdbg: error: {e}", file=sys.stderr)
+    try:
+        hv, writer = _session(args, spec, machine, sink)
+    except OSError as e:
+        print(f"hvdbg: error: cannot record to {args.record}: {e.strerror or e}",
+              file=sys.stderr)
         return EXIT_USAGE
-    quit_requested = []
+    quit_requested: list[bool] = []
     escapes = None
     if is_terminal():
         def quit_console() -> None:
             quit_requested.append(True)
-            machine.request_stop()
+            hv.request_stop()
         escapes = EscapeFilter(quit_console, sink, machine.press_power_button)
     start_stdin_reader(machine.push_input, filter=escapes)
-    if cfg is not None:
-        return _run_recorded(args, spec, cfg, machine, sink, quit_requested)
+    until = Until.forever() if args.max_insns is None else Until.insns(args.max_insns)
+    deadline = None if args.timeout is None else time.monotonic() + args.timeout
+    t0 = time.monotonic()
     try:
-        with raw_terminal():
-            result = machine.run(max_insns=args.max_insns, timeout=args.timeout)
-    except KeyboardInterrupt:
-        env.flush_console()
-        s = machine.core.state
-        print(f"\nhvdbg: interrupted: {machine.core.icount} instructions executed, "
-              f"pc={int(s.iaoq_f):#010x}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        with StopSignals(hv.request_stop) as signals, raw_terminal():
+            stop = hv.resume(until, deadline)
+            while stop.reason in (StopReason.BREAKPOINT, StopReason.WATCHPOINT):
+                stop = hv.resume(until, deadline)      # breakpoints are a debugger's
+            final = stop
+            if stop.reason is StopReason.STEPPED:
+                final = hv.finish(StopReason.LIMIT)
+            elif stop.reason is StopReason.INTERRUPTED:
+                final = hv.finish(StopReason.TIMEOUT if stop.message == DEADLINE
+                                  else StopReason.STOPPED)
+    except OSError as e:                       # ENOSPC while recording, ...
+        print(f"hvdbg: error: cannot write the recording: {e.strerror or e}",
+              file=sys.stderr)
+        return EXIT_FAULT
+    finally:
+        if writer is not None:
+            try:
+                writer.close()
+            except OSError as e:
+                print(f"hvdbg: error: cannot write the recording: {e.strerror or e}",
+                      file=sys.stderr)
+    secs = time.monotonic() - t0
     if args.stats:
-        print(f"hvdbg: {result.executed} instructions retired in {result.seconds:.3f} s: "
-              f"{result.mips:.1f} MIPS", file=sys.stderr)
-    reason = result.reason
-    if reason in (StopReason.POWER_OFF, StopReason.HALT, StopReason.RESET):
+        executed = final.icount
+        print(f"hvdbg: {executed} instructions retired in {secs:.3f} s: "
+              f"{executed / secs / 1e6 if secs > 0 else 0.0:.1f} MIPS", file=sys.stderr)
+        if writer is not None:
+            print(f"hvdbg: recorded {writer.frames} records ({writer.bytes} bytes) to "
+                  f"{writer.path}", file=sys.stderr)
+    reason = final.reason
+    if reason.guest_ended:
         return EXIT_OK
-    if reason is StopReason.STOP and quit_requested:
-        print("\r\nhvdbg: terminated (Ctrl-A x)", file=sys.stderr)
-        return EXIT_OK
+    if reason is StopReason.STOPPED:
+        if quit_requested:
+            print("\r\nhvdbg: terminated (Ctrl-A x)", file=sys.stderr)
+            return EXIT_OK
+        print(f"\nhvdbg: interrupted: {stop.describe()}", file=sys.stderr)
+        return signals.exit_status
+    where = f"{stop.icount} instructions executed, {stop.where()}"
     if reason is StopReason.LIMIT:
-        print(f"hvdbg: instruction limit reached: {_where(result)}", file=sys.stderr)
+        print(f"hvdbg: instruction limit reached: {where}", file=sys.stderr)
         return EXIT_LIMIT
     if reason is StopReason.TIMEOUT:
-        print(f"hvdbg: timeout after {args.timeout:g} s: {_where(result)}", file=sys.stderr)
+        print(f"hvdbg: timeout after {args.timeout:g} s: {where}", file=sys.stderr)
         return EXIT_LIMIT
-    msg = f": {result.message}" if result.message else ""
-    print(f"hvdbg: guest {reason.value}{msg}; {_where(result)}", file=sys.stderr)
+    print(f"hvdbg: guest {stop.describe()}", file=sys.stderr)
     return EXIT_FAULT

@@ -1,16 +1,15 @@
-"""A B160L-class machine: one Core, one Environment, and the solo run loop that answers
-the core's exits (I/O, environment, halt) until the guest powers off or a limit hits."""
+"""A B160L-class machine: one Core and one Environment, booted as QEMU's B160L boots;
+:meth:`Machine.run` runs it solo through the session driver
+(:mod:`hvdbg.replication.session`), which owns the one run loop."""
 from __future__ import annotations
 
-import enum
+import dataclasses
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from hvdbg.cpu.core import ENV_CR16, ClockMode, Core, CoreError, Exit, ExitReason
-from hvdbg.cpu.disasm import disassemble
+from hvdbg.cpu.core import ENV_CR16, ClockMode, Core
 from hvdbg.machine import memmap as mm
 from hvdbg.machine.elf import (
     FirmwareImage,
@@ -21,57 +20,19 @@ from hvdbg.machine.elf import (
     read_kernel,
 )
 from hvdbg.machine.environment import EIRR_TIMER, Environment
+from hvdbg.machine.stop import DEADLINE, Stop, StopReason, Until
+
+if TYPE_CHECKING:
+    from hvdbg.replication.session import Hypervisor
 
 log = logging.getLogger("hvdbg.machine")
 
-SLICE = 1 << 21                  # instructions per core.run() when nothing else stops it
-CONSOLE_FLUSH_NS = 10_000_000    # flush console output at least this often while printing
-CONSOLE_FLUSH_BYTES = 4096
-TIMER_MIN_SLICE = 1024          # shortest slice while waiting for the host interval timer
-IO_BURST = 1024                  # I/O exits answered back to back before housekeeping
-_IO_READ, _IO_WRITE, _BUDGET = ExitReason.IO_READ, ExitReason.IO_WRITE, ExitReason.BUDGET
-_IO_EXITS = (_IO_READ, _IO_WRITE)
 PSW_Q = 0x00000008
-PSW_N = 0x00200000
 CMDLINE_ADDR = 0x4000            # where QEMU's hppa loader puts the kernel command line
 CMDLINE_MAX = 4096               # including the NUL (one target page)
 INITRD_LIMIT = 1 << 30           # the initrd goes below min(RAM, 1 GiB) - 64 KiB
 INITRD_GAP = 64 << 10
 PAGE_MASK = ~0xFFF
-
-
-class StopReason(enum.Enum):
-    POWER_OFF = "power off"          # LASI PCR := 2
-    HALT = "halt"                    # QEMU's emulator halt instruction
-    RESET = "reset"                  # QEMU's emulator reset instruction (as -no-reboot)
-    LIMIT = "instruction limit"
-    TIMEOUT = "timeout"
-    BREAKPOINT = "breakpoint"
-    WATCHPOINT = "watchpoint"
-    STOP = "stop requested"
-    FAULT = "fault"
-
-
-@dataclass(frozen=True)
-class RunResult:
-    reason: StopReason
-    icount: int                      # retired instructions since reset
-    executed: int                    # retired during this run() call
-    seconds: float                   # wall time of this run() call
-    pc_space: int
-    pc: int
-    insn: int | None                 # the instruction word at pc, None if unreadable
-    nullified: bool = False          # PSW[N]: the instruction at pc will be skipped
-    message: str = ""
-    exit: Exit | None = None
-
-    @property
-    def disassembly(self) -> str:
-        return "??" if self.insn is None else disassemble(self.insn, self.pc)
-
-    @property
-    def mips(self) -> float:
-        return self.executed / self.seconds / 1e6 if self.seconds > 0 else 0.0
 
 
 class Machine:
@@ -103,6 +64,7 @@ class Machine:
             self.env.use_host_clock()
         self.image: FirmwareImage | None = None
         self.kernel: KernelImage | None = None
+        self._session: Hypervisor | None = None
 
     # ---- boot ----
     def load_bios(self, path: str | Path) -> FirmwareImage:
@@ -181,121 +143,48 @@ class Machine:
         self.env.press_power_button()
 
     def request_stop(self) -> None:
-        """Thread-safe: make :meth:`run` return ``STOP`` soon."""
-        self.core.request_stop()
+        """Thread-safe: make :meth:`run` return ``INTERRUPTED`` soon."""
+        self.session().request_stop()
 
-    def _deliver_interrupts(self) -> None:
+    def deliver_interrupts(self) -> None:
+        """Solo: what the devices raised reaches the CPU at once."""
         bits = self.env.take_eirr()
         if self.clock is ClockMode.HOST and self.env.timer.expired():
             bits |= EIRR_TIMER
         if bits:
             self.core.set_eirr(bits)
 
-    def _result(self, reason: StopReason, start: int, t0: float, e: Any,
-                message: str = "") -> RunResult:
-        ex = None if e is None else Core.exit_info(e)
-        self.env.flush_console()
-        s = self.core.state
-        pc, space = int(s.iaoq_f), int(s.iasq_f)
-        insn: int | None
-        if ex is not None and ex.pc == pc and ex.insn:
-            insn = ex.insn
-        else:
-            try:
-                pa = self.core.translate(space, pc & ~3, is_code=True)
-                insn = self.core.read_u32(pa)
-            except CoreError:
-                insn = None
-        icount = self.core.icount
-        return RunResult(reason, icount, icount - start, time.monotonic() - t0, space, pc,
-                         insn, bool(s.psw & PSW_N), message, ex)
+    def session(self) -> Hypervisor:
+        """This machine's solo session (made on first use)."""
+        if self._session is None:
+            from hvdbg.replication.roles import Solo
+            from hvdbg.replication.session import Hypervisor
+            self._session = Hypervisor(self, Solo(self))
+        return self._session
 
-    def run(self, max_insns: int | None = None, timeout: float | None = None) -> RunResult:
-        """Run until the guest powers off or halts, ``max_insns`` more instructions have
-        retired, ``timeout`` seconds of host time passed, or a debugger event."""
-        core, env = self.core, self.env
-        t0 = time.monotonic()
-        start = core.icount
-        limit = None if max_insns is None else start + max_insns
-        deadline = None if timeout is None else t0 + timeout
-        last_flush = time.monotonic_ns()
-        io_read, io_write, complete = env.io_read, env.io_write, core.io_complete
-        e = None                      # the core's exit record (cdata, reused)
-        while True:
-            # ---- housekeeping: host input, interrupts, console, limits ----
-            env.service()
-            if env.power_off_requested:              # the soft power button
-                return self._result(StopReason.POWER_OFF, start, t0, e)
-            self._deliver_interrupts()
-            if env.console_pending:
-                now = time.monotonic_ns()
-                if (e is None or e.reason not in _IO_EXITS
-                        or env.console_pending >= CONSOLE_FLUSH_BYTES
-                        or now - last_flush >= CONSOLE_FLUSH_NS):
-                    env.flush_console()
-                    last_flush = now
-            if limit is not None and core.icount >= limit:
-                return self._result(StopReason.LIMIT, start, t0, e)
-            if deadline is not None and time.monotonic() >= deadline:
-                return self._result(StopReason.TIMEOUT, start, t0, e)
-
-            slice_len = SLICE
-            if self.clock is ClockMode.HOST and env.timer.deadline is not None:
-                # end the slice before the host timer is due (assuming >= 125 MIPS);
-                # later slices close in on the deadline
-                slice_len = max(TIMER_MIN_SLICE, min(SLICE, env.timer.remaining_ns() >> 3))
-            # ---- guest: answer I/O exits in a tight loop until something needs the above
-            for _ in range(IO_BURST):
-                budget = slice_len if limit is None else min(slice_len, limit - core.icount)
-                if budget <= 0:
-                    break
-                e = core.run_raw(budget)
-                r = e.reason
-                if r == _IO_READ:
-                    complete(io_read(e.addr, e.size))
-                elif r == _IO_WRITE:
-                    size = e.size
-                    io_write(e.addr, size, e.value_hi << 32 | e.value if size == 8 else e.value)
-                    complete(0)
-                    if env.power_off_requested:
-                        return self._result(StopReason.POWER_OFF, start, t0, e)
-                else:
-                    break
-                if env.pending_eirr or env.console_pending >= CONSOLE_FLUSH_BYTES:
-                    break
-            else:
-                continue
-            if e is None or e.reason in _IO_EXITS:
-                continue
-            r = e.reason
-            if r == _BUDGET:
-                continue
-            if r == ExitReason.ENV_READ:
-                complete(self._env_read(e.addr))
-            elif r == ExitReason.ENV_WRITE:
-                self._env_write(e.addr, e.value)
-                complete(0)
-            elif r == ExitReason.HALT:
-                reason = StopReason.RESET if e.addr == 1 else StopReason.HALT
-                return self._result(reason, start, t0, e)
-            elif r == ExitReason.BREAKPOINT:
-                return self._result(StopReason.BREAKPOINT, start, t0, e)
-            elif r == ExitReason.WATCHPOINT:
-                return self._result(StopReason.WATCHPOINT, start, t0, e)
-            elif r == ExitReason.STOP:
-                return self._result(StopReason.STOP, start, t0, e)
-            else:
-                ex = Core.exit_info(e)
-                return self._result(StopReason.FAULT, start, t0, e, ex.msg or str(ex.reason))
+    def run(self, max_insns: int | None = None, timeout: float | None = None) -> Stop:
+        """Run solo until the guest powers off or halts, ``max_insns`` more instructions
+        have retired (LIMIT), ``timeout`` seconds of host time passed (TIMEOUT), or a
+        debugger event.  A convenience over :meth:`session` for tests and benchmarks;
+        the session stays resumable after LIMIT and TIMEOUT."""
+        hv = self.session()
+        until = Until.forever() if max_insns is None else Until.insns(max_insns)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        stop = hv.resume(until, deadline=deadline)
+        if stop.reason is StopReason.STEPPED:
+            return dataclasses.replace(stop, reason=StopReason.LIMIT)
+        if stop.reason is StopReason.INTERRUPTED and stop.message == DEADLINE:
+            return dataclasses.replace(stop, reason=StopReason.TIMEOUT)
+        return stop
 
     # ---- environment door (HV_CLOCK_HOST) ----
-    def _env_read(self, which: int) -> int:
+    def env_read(self, which: int) -> int:
         if which == ENV_CR16:
             return self.env.timer.read()
         log.warning("environment read of unknown item %d: answering 0", which)
         return 0
 
-    def _env_write(self, which: int, value: int) -> None:
+    def env_write(self, which: int, value: int) -> None:
         if which == ENV_CR16:
             self.env.timer.write_compare(value)
         else:

@@ -116,6 +116,13 @@ class Channel:
                 self._queue.popleft()
             self.deliver(frame)
 
+    def busy_until(self) -> float:
+        """When (time.monotonic) everything sent so far will have been delivered: a
+        receiver that hears nothing before then is not hearing silence."""
+        if self._thread is None:
+            return 0.0
+        return self._free_at + self.cfg.latency_us / 1e6
+
     def close(self) -> None:
         with self._cv:
             self._closed = True
@@ -127,7 +134,7 @@ class Receiver:
     hands good records to ``on_record``; the first bad frame is kept in ``error`` and
     everything after it is refused."""
 
-    def __init__(self, on_record: Callable[[Record], None], name: str) -> None:
+    def __init__(self, on_record: Callable[[Record, bytes], None], name: str) -> None:
         self.on_record, self.name = on_record, name
         self.expect = 0
         self.error: LinkError | None = None
@@ -148,7 +155,7 @@ class Receiver:
                        f"a message was {what}")
             return
         self.expect += 1
-        self.on_record(rec)
+        self.on_record(rec, frame)
 
     def _fail(self, msg: str) -> None:
         self.error = LinkError(msg)

@@ -15,18 +15,11 @@ from dataclasses import dataclass
 
 from hvdbg import __version__
 from hvdbg.machine.environment import Environment
-from hvdbg.machine.machine import StopReason
 from hvdbg.machine.spec import GuestSpec
+from hvdbg.machine.stop import DEADLINE, Stop, StopReason, Until
 from hvdbg.replication.link import Channel, LinkConfig, LinkError, Receiver
-from hvdbg.replication.roles import (
-    FENCED,
-    Backup,
-    Divergence,
-    Outcome,
-    Primary,
-    ReplicationConfig,
-    RunEnd,
-)
+from hvdbg.replication.roles import FENCED, Backup, Primary, ReplicationConfig
+from hvdbg.replication.session import Hypervisor
 from hvdbg.replication.stream import ConsoleGate, StreamOut
 from hvdbg.trace.log import Header, LogWriter, RecordType, encode
 
@@ -35,7 +28,7 @@ from hvdbg.trace.log import Header, LogWriter, RecordType, encode
 class PairSummary:
     protocol: str
     epoch: int
-    end: RunEnd | None = None
+    end: Stop | None = None
     error: str = ""                       # divergence or link failure
     epochs: int = 0
     messages: int = 0
@@ -51,6 +44,7 @@ class PairSummary:
     fenced: bool = False                  # the primary was only slow: wrongly suspected
     ack_waits: int = 0                    # times the primary waited for acknowledgements
     log: str = ""
+    note: str = ""                        # something the user should know (not an error)
 
     def render(self) -> str:
         lines = [(f"hvdbg pair: protocol {self.protocol}, epoch {self.epoch}: "
@@ -72,9 +66,112 @@ class PairSummary:
                             if self.dropped_output else ""))
         if self.log:
             lines.append(f"  recorded: {self.log}")
+        if self.note:
+            lines.append(f"  note: {self.note}")
         if self.error:
             lines.append(f"  ERROR: {self.error}")
         return "\n".join(lines)
+
+
+class Pair:
+    """A primary and a backup session over one Environment and an in-process link.
+
+    Recording: the log holds what the backup received (its history), then what the
+    promoted backup sends — so frames a fenced primary still had in flight never
+    collide with the new primary's numbering, and the log replays whatever happened.
+    """
+
+    def __init__(self, spec: GuestSpec, cfg: ReplicationConfig, *,
+                 link: LinkConfig | None = None, record: str | None = None,
+                 sink: Callable[[bytes], None] | None = None, command: str = "",
+                 force: bool = False) -> None:
+        self.spec, self.cfg = spec, cfg
+        self.link = link = link or LinkConfig()
+        self.env = Environment()
+        mp = spec.boot(self.env)
+        mb = spec.boot(self.env)
+        self.recorder: LogWriter | None = None
+        self.summary = PairSummary(cfg.protocol, cfg.epoch)
+        if record is not None:
+            self.recorder = LogWriter(record, Header(
+                __version__, "pair", cfg.protocol, cfg.epoch, spec.ram_mib, spec.clock, 1,
+                spec.image_digests(), spec.append, command))
+            self.summary.log = str(self.recorder.path)
+        self.gate = ConsoleGate(sink or _stdout, hold=cfg.protocol == "output-rule")
+        self.backup = backup = Backup(mb, cfg)
+        self.ack_seq = 0
+
+        def on_link_error(err: LinkError) -> None:
+            backup.link_failed(err)
+            self.out.link_failed(err)
+
+        ack_rx = Receiver(lambda rec, frame: self.out.on_ack(rec), "ack link")
+        ack_rx.on_error = on_link_error
+        self.ack_chan = Channel(link, ack_rx, "ack")
+        fwd_rx = Receiver(backup.p3_receive, "link")
+        fwd_rx.on_error = on_link_error
+        self.fwd_chan = Channel(link, fwd_rx, "fwd")
+        self.out = StreamOut(self.fwd_chan, None)
+        self.out.on_acked = self.gate.release
+        backup.send_ack = self._send_ack
+        backup.recorder = self.recorder
+        backup.link_busy_until = self.fwd_chan.busy_until
+        self.primary = Primary(mp, cfg, self.out, self.gate)
+        self.primary.ack_slack += 2 * link.latency_us / 1e6
+        self.sessions = [Hypervisor(mp, self.primary), Hypervisor(mb, backup)]
+        self.promoted: Primary | None = None
+        self.died_wall: float | None = None
+
+    def _send_ack(self, seq: int) -> None:
+        frame = encode(RecordType.ACK, self.ack_seq, (seq,))
+        self.ack_seq += 1
+        self.ack_chan.send(frame)
+
+    def promote(self) -> Primary:
+        """P7: the backup takes over as the primary — from its failure detector, or a
+        debugger's ``failover``.  The old primary is fenced off first (it may only be
+        slow), so at most one primary ever acts."""
+        primary, backup, gate = self.primary, self.backup, self.gate
+        primary.fence.requested = True         # a primary waiting for acks lets go
+        with primary.fence.lock:               # from now on the old primary cannot act
+            primary.fence.down = True
+            take = backup.takeover()
+        gate.release(take.next_seq - 1)        # the backup has all of that
+        self.summary.dropped_output = gate.drop_rest()
+        out2 = StreamOut(None, self.recorder, seq=take.next_seq)
+        out2.on_acked = gate.release           # no backup left: output is released
+        new = Primary(backup.machine, self.cfg, out2, gate, takeover=take)
+        new.repeat_of = primary.unreported_io
+        out2.send(RecordType.PROMOTE, (new.current_epoch(), backup.core.icount))
+        new.p8_uncertain_interrupts()
+        if self.died_wall is None:             # wrongly suspected: fenced just now
+            self.died_wall = time.monotonic()
+        self.summary.failover_s = time.monotonic() - self.died_wall
+        self.sessions[1].change_role(new)
+        self.promoted = new
+        return new
+
+    def close(self) -> None:
+        self.fwd_chan.close()
+        self.ack_chan.close()
+        if self.recorder is not None:
+            self.recorder.close()
+
+
+def run_to_end(hv: Hypervisor, until: Until, deadline: float | None,
+               stopping: threading.Event) -> Stop:
+    """Run a session to a final stop for a front end without a debugger: a run limit,
+    the deadline or a stop request end the run (END written)."""
+    stop = hv.resume(until, deadline)
+    while not stop.final:
+        if stop.reason is StopReason.STEPPED:
+            stop = hv.finish(StopReason.LIMIT)
+        elif stop.reason is StopReason.INTERRUPTED:
+            stop = hv.finish(StopReason.TIMEOUT if stop.message == DEADLINE
+                             else StopReason.STOPPED)
+        else:                                   # breakpoints belong to a debugger
+            stop = hv.resume(until, deadline)
+    return stop
 
 
 def run_pair(spec: GuestSpec, cfg: ReplicationConfig, *,
@@ -83,149 +180,105 @@ def run_pair(spec: GuestSpec, cfg: ReplicationConfig, *,
              max_insns: int | None = None,
              sink: Callable[[bytes], None] | None = None, command: str = "",
              input_hook: Callable[[Callable[[bytes], None]], None] | None = None,
+             force: bool = False, stopping: threading.Event | None = None,
              ) -> PairSummary:
-    """Run ``spec`` replicated until the guest stops; the console goes to ``sink``."""
-    link = link or LinkConfig()
-    sink = sink or _stdout
-    env = Environment()
-    mp = spec.boot(env)
-    mb = spec.boot(env)
+    """Run ``spec`` replicated until the guest stops; the console goes to ``sink``.
+    Setting ``stopping`` (from a signal handler's thread) ends the run cleanly."""
+    pair = Pair(spec, cfg, link=link, record=record, sink=sink, command=command,
+                force=force)
+    summary = pair.summary
     if input_hook is not None:
-        input_hook(env.push_input)
-    recorder = None
-    summary = PairSummary(cfg.protocol, cfg.epoch)
-    if record:
-        recorder = LogWriter(record, Header(
-            __version__, "pair", cfg.protocol, cfg.epoch, spec.ram_mib, spec.clock, 1,
-            spec.image_digests(), spec.append, command))
-        summary.log = str(recorder.path)
-
-    gate = ConsoleGate(sink, hold=cfg.protocol == "output-rule")
-    backup = Backup(mb, cfg)
-    out: StreamOut
-    ack_seq = [0]
-
-    def on_link_error(err: LinkError) -> None:
-        backup.link_failed(err)
-        out.link_failed(err)
-
-    ack_rx = Receiver(lambda rec: out.on_ack(rec), "ack link")
-    ack_rx.on_error = on_link_error
-    ack_chan = Channel(link, ack_rx, "ack")
-    fwd_rx = Receiver(backup.p3_receive, "link")
-    fwd_rx.on_error = on_link_error
-    fwd_chan = Channel(link, fwd_rx, "fwd")
-    out = StreamOut(fwd_chan, recorder)
-    out.on_acked = gate.release
-
-    def send_ack(seq: int) -> None:
-        frame = encode(RecordType.ACK, ack_seq[0], (seq,))
-        ack_seq[0] += 1
-        ack_chan.send(frame)
-
-    backup.send_ack = send_ack
-    primary = Primary(mp, cfg, out, gate)
-    primary.ack_slack += 2 * link.latency_us / 1e6
-
+        input_hook(pair.env.push_input)
+    pair.primary.fail_at = fail_at
+    stopping = stopping or threading.Event()
+    until = Until.forever() if max_insns is None else Until.icount(max_insns)
     t0 = time.monotonic()
     deadline = None if timeout is None else t0 + timeout
-    stop = threading.Event()
-    died_at_wall: list[float] = []
-    results: dict[str, RunEnd | BaseException] = {}
-    backup_dead = threading.Event()
+    results: dict[str, Stop | BaseException] = {}
+    hp, hb = pair.sessions
 
     def primary_main() -> None:
         try:
-            results["primary"] = res = primary.run(max_insns=max_insns, fail_at=fail_at,
-                                                   deadline=deadline, stop=stop)
-            if res.outcome is Outcome.DIED:
-                died_at_wall.append(time.monotonic())
-        except BaseException as e:  # noqa: BLE001 (re-raised or reported by the caller)
+            results["primary"] = res = run_to_end(hp, until, deadline, stopping)
+            if res.reason is StopReason.DIED:
+                pair.died_wall = time.monotonic()
+        except BaseException as e:  # noqa: BLE001 (re-raised by the caller)
             results["primary"] = e
-            stop.set()
 
     def backup_main() -> None:
         try:
-            res = backup.run()
-            if res.outcome is Outcome.PROMOTE:
-                res = promote()
+            # the backup follows the primary's END; limits apply once it is primary
+            res = run_to_end(hb, Until.forever(), None, stopping)
+            if res.reason is StopReason.PROMOTE and not stopping.is_set():
+                pair.promote()
+                res = run_to_end(hb, until, deadline, stopping)
             results["backup"] = res
-        except BaseException as e:  # noqa: BLE001 (re-raised or reported by the caller)
+        except BaseException as e:  # noqa: BLE001 (re-raised by the caller)
             results["backup"] = e
-        finally:
-            backup_dead.set()
 
-    def promote() -> RunEnd:
-        """P7: the backup takes over as the primary."""
-        primary.fence.requested = True         # a primary waiting for acks lets go
-        with primary.fence.lock:               # from now on the old primary cannot act
-            primary.fence.down = True
-            take = backup.takeover()
-        gate.release(take.next_seq - 1)              # the backup has all of that
-        summary.dropped_output = gate.drop_rest()
-        out2 = StreamOut(None, recorder, seq=take.next_seq)
-        out2.on_acked = gate.release                # no backup left: output is released
-        new = Primary(mb, cfg, out2, gate, takeover=take)
-        new.repeat_of = primary.unreported_io
-        out2.send(RecordType.PROMOTE, (new.current_epoch(), mb.core.icount))
-        new.p8_uncertain_interrupts()
-        if not died_at_wall:                       # wrongly suspected: fenced just now
-            died_at_wall.append(time.monotonic())
-        if died_at_wall:
-            summary.failover_s = time.monotonic() - died_at_wall[0]
-        res = new.run(max_insns=max_insns, deadline=deadline, stop=stop)
-        summary.repeated_io = new.repeated_io
-        summary.messages += out2.messages
-        summary.bytes += out2.bytes
-        summary.epochs = max(summary.epochs, new.epochs_done)
-        return res
-
-    tp = threading.Thread(target=primary_main, name="primary", daemon=True)
-    tb = threading.Thread(target=backup_main, name="backup", daemon=True)
-    tp.start()
-    tb.start()
+    threads = [threading.Thread(target=primary_main, name="primary", daemon=True),
+               threading.Thread(target=backup_main, name="backup", daemon=True)]
+    for t in threads:
+        t.start()
     t_end = t0
     try:
-        while tp.is_alive() or tb.is_alive():
-            tp.join(0.05)
-            tb.join(0.05)
-            if backup_dead.is_set() and tp.is_alive() and isinstance(results.get("backup"),
-                                                                    BaseException):
-                stop.set()
-                out.link_failed(LinkError("the backup stopped"))
+        stopped = False
+        while any(t.is_alive() for t in threads):
+            for t in threads:
+                t.join(0.05)
+            if stopping.is_set() and not stopped:
+                stopped = True
+                for hv in pair.sessions:
+                    hv.request_stop()
+            bres = results.get("backup")
+            if isinstance(bres, Stop) and bres.reason in (StopReason.DIVERGED,
+                                                          StopReason.LINK_FAILED) \
+                    and threads[0].is_alive():
+                pair.out.link_failed(LinkError("the backup stopped"))
+                hp.request_stop()
         t_end = time.monotonic()
-    except KeyboardInterrupt:
-        stop.set()
-        raise
     finally:
-        fwd_chan.close()
-        ack_chan.close()
-        if recorder is not None:
-            recorder.close()
-        if not (tp.is_alive() or tb.is_alive()):   # free both VMs' memory now
-            mp.core.close()
-            mb.core.close()
+        pair.close()
+        if not any(t.is_alive() for t in threads):   # free both VMs' memory now
+            for hv in pair.sessions:
+                hv.core.close()
     summary.seconds = (t_end if t_end > t0 else time.monotonic()) - t0
+    out = pair.out
     summary.messages += out.messages
     summary.bytes += out.bytes
-    summary.acks = ack_seq[0]
+    summary.acks = pair.ack_seq
     summary.ack_wait_s = out.ack_wait_s
     summary.ack_waits = out.waits
-    summary.verified = backup.verified
-    summary.epochs = max(summary.epochs, primary.epochs_done)
+    summary.verified = pair.backup.verified
+    summary.epochs = max(pair.primary.epochs_done, pair.backup.epochs_done)
+    if pair.promoted is not None:
+        new = pair.promoted
+        summary.repeated_io = new.repeated_io
+        summary.messages += new.out.messages
+        summary.bytes += new.out.bytes
+        summary.epochs = max(summary.epochs, new.epochs_done)
     pres, bres = results.get("primary"), results.get("backup")
-    for who, res in (("backup", bres), ("primary", pres)):
-        if isinstance(res, Divergence | LinkError):
-            summary.error = f"{who}: {res}"
-        elif isinstance(res, BaseException):
+    for res in (bres, pres):
+        if isinstance(res, BaseException):
             raise res
-    if isinstance(pres, RunEnd) and pres.outcome is Outcome.DIED:
-        summary.died_at = pres.icount
+    assert isinstance(pres, Stop) and isinstance(bres, Stop)
+    for who, res in (("backup", bres), ("primary", pres)):
+        if res.reason in (StopReason.DIVERGED, StopReason.LINK_FAILED) and not summary.error:
+            summary.error = f"{who}: {res.message}"
+    if pres.reason is StopReason.DIED:
+        summary.died_at = pair.primary.died_at if pair.primary.died_at is not None \
+            else pres.icount
         summary.fenced = pres.message == FENCED
-        summary.end = bres if isinstance(bres, RunEnd) else None
+        summary.end = bres
     else:
-        summary.end = pres if isinstance(pres, RunEnd) else (
-            bres if isinstance(bres, RunEnd) else None)
+        summary.end = pres
+    held = pair.gate.held_bytes()
+    if held and not summary.error:
+        summary.error = (f"{held} bytes of console output were never acknowledged by the "
+                         f"backup and were not released")
+    if fail_at is not None and summary.died_at is None and not summary.error:
+        summary.note = (f"the primary never reached --fail-primary-at (icount {fail_at}): "
+                        f"no failure was injected")
     return summary
 
 
@@ -239,8 +292,12 @@ def exit_status(summary: PairSummary) -> int:
     if summary.error or summary.end is None:
         return 1
     reason = summary.end.reason
-    if reason in (StopReason.POWER_OFF, StopReason.HALT, StopReason.RESET):
+    if reason.guest_ended:
         return 0
     if reason in (StopReason.LIMIT, StopReason.TIMEOUT):
         return 3
-    return 4
+    if reason is StopReason.STOPPED:
+        return 130
+    if reason is StopReason.FAULT:
+        return 4
+    return 1

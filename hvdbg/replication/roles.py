@@ -1,6 +1,8 @@
 """Hypervisor roles (architecture section 4): ``Solo``, ``Primary`` and ``Backup`` here,
-``Replayer`` (a backup reading a log) in :mod:`hvdbg.trace.replay`.  A role owns one VM,
-answers its exits and ``run()`` s it to a :class:`RunEnd`.
+``Replayer`` (a backup reading a log) in :mod:`hvdbg.trace.replay`.  A role answers the
+exits of one VM — I/O, environment instructions, epoch ends, device interrupts — for the
+session driver (:class:`hvdbg.replication.session.Hypervisor`), which owns the one run
+loop; a role's run ends when one of its hooks raises :class:`RoleEnd`.
 
 The protocol rules of protocol.md are methods named after them (``p0_...`` to
 ``p8_...``), so a reader can point at each.  Epoch e holds the instructions whose
@@ -10,11 +12,10 @@ only exits for one when this hypervisor asked it to (architecture section 2).
 from __future__ import annotations
 
 import collections
-import enum
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hvdbg.cpu.core import (
     EPOCH_DIGEST,
@@ -24,26 +25,21 @@ from hvdbg.cpu.core import (
     ExitReason,
 )
 from hvdbg.machine.environment import EIRR_TIMER
-from hvdbg.machine.machine import Machine, StopReason
+from hvdbg.machine.machine import Machine
+from hvdbg.machine.stop import StopReason
 from hvdbg.replication.link import LinkError
+from hvdbg.replication.session import Divergence, RoleEnd
 from hvdbg.replication.stream import ConsoleGate, StreamOut
 from hvdbg.trace.log import IO_READ, IO_WRITE, EndReason, Record, RecordType
+
+if TYPE_CHECKING:
+    from hvdbg.replication.session import Hypervisor
 
 PROTOCOLS = ("original", "refined", "output-rule")
 SLICE = 1 << 18                 # longest run between looks at the world (~2 ms)
 HEARTBEAT_S = 0.005             # a primary silent this long sends a heartbeat
+END_ACK_S = 2.0                 # how long a finishing primary waits for its END's ack
 R = RecordType
-
-
-class Divergence(Exception):
-    """The backup (or the replayer) does not match the primary's stream."""
-
-
-class Outcome(enum.Enum):
-    ENDED = "ended"              # the guest stopped (power off, halt, limit, fault)
-    DIED = "died"                # injected fail-stop of the primary
-    PROMOTE = "promote"          # the backup detected the primary's failure (P7)
-    STARVED = "starved"          # the replayer's log ended before an END record
 
 
 @dataclass
@@ -60,14 +56,6 @@ class ReplicationConfig:
 
 
 @dataclass
-class RunEnd:
-    outcome: Outcome
-    reason: StopReason | None = None
-    icount: int = 0
-    message: str = ""
-
-
-@dataclass
 class Takeover:
     """What a backup hands its successor primary when it promotes itself (P7)."""
     pending: collections.deque[Record] = field(default_factory=collections.deque)
@@ -77,10 +65,21 @@ class Takeover:
     next_seq: int = 0
 
 
-_END_REASONS = {StopReason.POWER_OFF: EndReason.POWER_OFF, StopReason.HALT: EndReason.HALT,
-                StopReason.RESET: EndReason.RESET, StopReason.LIMIT: EndReason.LIMIT,
-                StopReason.TIMEOUT: EndReason.LIMIT, StopReason.FAULT: EndReason.FAULT,
-                StopReason.STOP: EndReason.STOPPED}
+# the log's END reasons: the one mapping between the stop vocabulary and the wire
+END_REASONS = {StopReason.POWER_OFF: EndReason.POWER_OFF, StopReason.HALT: EndReason.HALT,
+               StopReason.RESET: EndReason.RESET, StopReason.LIMIT: EndReason.LIMIT,
+               StopReason.TIMEOUT: EndReason.LIMIT, StopReason.FAULT: EndReason.FAULT,
+               StopReason.STOPPED: EndReason.STOPPED}
+_FROM_END = {EndReason.POWER_OFF: StopReason.POWER_OFF, EndReason.HALT: StopReason.HALT,
+             EndReason.RESET: StopReason.RESET, EndReason.LIMIT: StopReason.LIMIT,
+             EndReason.FAULT: StopReason.FAULT, EndReason.STOPPED: StopReason.STOPPED}
+
+
+def stop_reason_of_end(reason: int) -> StopReason:
+    try:
+        return _FROM_END[EndReason(reason)]
+    except ValueError:
+        raise Divergence(f"the stream's END has an unknown reason {reason}") from None
 
 
 FENCED = "fenced: the backup took over"
@@ -98,49 +97,149 @@ class Fence:
         self.requested = False    # a backup wants the lock: a waiting primary lets go
 
 
-class _Fenced(Exception):
+class _Fenced(RoleEnd):
     """Raised inside a primary's exit handling when it is being fenced off."""
+
+    def __init__(self) -> None:
+        super().__init__(StopReason.DIED, FENCED)
 
 
 class Role:
-    """What every role shares: the VM, its epoch configuration, its own digests."""
+    """What every role shares: the VM, its epoch configuration, its own digests, and the
+    hooks the session driver calls.  Hooks raise :class:`RoleEnd` to end the run."""
 
     name = "role"
+    owns_devices = False        # performs I/O on the Environment (Solo, Primary)
 
-    def __init__(self, machine: Machine, cfg: ReplicationConfig) -> None:
+    def __init__(self, machine: Machine, cfg: ReplicationConfig | None) -> None:
         self.machine, self.cfg = machine, cfg
         self.core: Core = machine.core
         self.epochs_done = 0
+        self.hv: Hypervisor | None = None
+
+    def attach(self, hv: Hypervisor) -> None:
+        self.hv = hv
+
+    @property
+    def epoch_len(self) -> int:
+        return self.cfg.epoch if self.cfg is not None else 0
 
     def configure_epochs(self, exit_each: bool = False) -> None:
+        assert self.cfg is not None
         self.core.epoch_config(self.cfg.epoch, EPOCH_DIGEST | (EPOCH_EXIT_EACH if exit_each
                                                                else 0))
         self.core.digest()       # hash all memory once now, not inside the first epoch
 
     def epoch_end_icount(self, epoch: int) -> int:
-        return (epoch + 1) * self.cfg.epoch
+        return (epoch + 1) * self.epoch_len
 
     def current_epoch(self) -> int:
-        return self.core.icount // self.cfg.epoch
+        return self.core.icount // self.epoch_len
+
+    # ---- hooks (the session driver calls these) ----
+    def housekeeping(self) -> None:
+        """Between runs of the core: look at the world (input, interrupts, stream)."""
+
+    def budget(self, icount: int) -> int:
+        """How many instructions the VM may run now (0: :meth:`wait` first)."""
+        return SLICE
+
+    def wait(self) -> None:
+        """The budget was 0: block until the VM may run on (or raise RoleEnd)."""
+
+    def wake(self) -> None:
+        """Thread-safe: a :meth:`wait` in progress returns (a stop was requested)."""
+
+    def burst_break(self) -> bool:
+        """After an I/O exit: True when housekeeping must run before the next one."""
+        return True
+
+    def on_io(self, e: Any) -> None:
+        raise NotImplementedError
+
+    def on_env(self, e: Any) -> None:
+        raise NotImplementedError
+
+    def on_epoch(self) -> None:
+        """The core exited at an epoch end this role asked to see."""
+
+    def on_budget(self) -> None:
+        """The budget ran out (the role's slice or the front end's target)."""
+
+    def finish(self, reason: StopReason, message: str = "") -> None:
+        """The run ends with ``reason`` (the guest's doing or the front end's)."""
 
 
 # =====================================================================================
 # solo
 # =====================================================================================
 
+CONSOLE_FLUSH_NS = 10_000_000    # flush console output at least this often while printing
+CONSOLE_FLUSH_BYTES = 4096
+TIMER_MIN_SLICE = 1024           # shortest slice while waiting for the host interval timer
+SOLO_SLICE = 1 << 21
+
+
 class Solo(Role):
-    """The plain emulator as a role: no epochs, no stream; I/O and environment go
-    straight to the devices and interrupts are delivered as soon as they arrive
-    (:meth:`Machine.run`, whose tight loop this role wraps)."""
+    """The plain emulator: no epochs, no stream; I/O and environment go straight to the
+    devices and interrupts are delivered as soon as they arrive."""
 
     name = "solo"
+    owns_devices = True
 
-    def run(self, *, max_insns: int | None = None, deadline: float | None = None,
-            stop: threading.Event | None = None) -> RunEnd:
-        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-        limit = None if max_insns is None else max(0, max_insns - self.core.icount)
-        r = self.machine.run(max_insns=limit, timeout=timeout)
-        return RunEnd(Outcome.ENDED, r.reason, r.icount, r.message)
+    def __init__(self, machine: Machine) -> None:
+        super().__init__(machine, None)
+        self.env = machine.env
+        self._last_flush = time.monotonic_ns()
+        self._io_streak = False               # console output batched over I/O bursts
+
+    def housekeeping(self) -> None:
+        env = self.env
+        env.service()
+        if env.power_off_requested:              # the soft power button
+            raise RoleEnd(StopReason.POWER_OFF)
+        self.machine.deliver_interrupts()
+        if env.console_pending:
+            now = time.monotonic_ns()
+            if (not self._io_streak or env.console_pending >= CONSOLE_FLUSH_BYTES
+                    or now - self._last_flush >= CONSOLE_FLUSH_NS):
+                env.flush_console()
+                self._last_flush = now
+        self._io_streak = False
+
+    def budget(self, icount: int) -> int:
+        env = self.env
+        if self.machine.clock is ClockMode.HOST and env.timer.deadline is not None:
+            # end the slice before the host timer is due (assuming >= 125 MIPS);
+            # later slices close in on the deadline
+            return max(TIMER_MIN_SLICE, min(SOLO_SLICE, env.timer.remaining_ns() >> 3))
+        return SOLO_SLICE
+
+    def burst_break(self) -> bool:
+        env = self.env
+        return bool(env.pending_eirr) or env.console_pending >= CONSOLE_FLUSH_BYTES
+
+    def on_io(self, e: Any) -> None:
+        env = self.env
+        self._io_streak = True
+        if e.reason == ExitReason.IO_READ:
+            self.core.io_complete(env.io_read(e.addr, e.size))
+            return
+        size = e.size
+        env.io_write(e.addr, size, e.value_hi << 32 | e.value if size == 8 else e.value)
+        self.core.io_complete(0)
+        if env.power_off_requested:
+            raise RoleEnd(StopReason.POWER_OFF)
+
+    def on_env(self, e: Any) -> None:
+        if e.reason == ExitReason.ENV_READ:
+            self.core.io_complete(self.machine.env_read(e.addr))
+        else:
+            self.machine.env_write(e.addr, e.value)
+            self.core.io_complete(0)
+
+    def finish(self, reason: StopReason, message: str = "") -> None:
+        self.env.flush_console()
 
 
 # =====================================================================================
@@ -153,14 +252,18 @@ class Primary(Role):
     the records its predecessor had already sent (``takeover``)."""
 
     name = "primary"
+    owns_devices = True
 
     def __init__(self, machine: Machine, cfg: ReplicationConfig, out: StreamOut,
                  console: ConsoleGate, *, takeover: Takeover | None = None) -> None:
         super().__init__(machine, cfg)
+        self.cfg: ReplicationConfig = cfg
         self.env = machine.env                      # only a primary holds the devices
         self.out, self.console = out, console
         self.fence = Fence()
         self.ack_slack = 0.01              # + 2 x link latency (set by the pair)
+        self.fail_at: int | None = None    # fail-stop injection (an icount)
+        self.died_at: int | None = None    # where it fail-stopped (before that instruction)
         self.pending_irq = 0                               # P0 buffer for this epoch
         self.scheduled: dict[int, int] = {}                 # epoch -> bits (from a takeover)
         self.catchup: collections.deque[Record] = collections.deque()
@@ -217,9 +320,9 @@ class Primary(Role):
         if self.catchup and use_logged(self.core, self.catchup, e) is not None:
             return                              # the old primary already did this one
         if e.reason == ExitReason.ENV_READ:
-            value = self.machine._env_read(e.addr)
+            value = self.machine.env_read(e.addr)
         else:
-            self.machine._env_write(e.addr, e.value)
+            self.machine.env_write(e.addr, e.value)
             value = e.value
         self.out.send(R.ENV, (e.icount, e.addr, value))
         self.core.io_complete(value if e.reason == ExitReason.ENV_READ else 0)
@@ -231,7 +334,10 @@ class Primary(Role):
         kind = IO_READ if e.reason == ExitReason.IO_READ else IO_WRITE
         self.flush_epochs()
         if self.catchup and use_logged(self.core, self.catchup, e) is not None:
-            return False                        # the old primary already did this one
+            # the old primary already did this one; if it was its last access and the
+            # guest powered off by it, the run ends here too (the devices are shared)
+            return self.env.power_off_requested and not any(
+                r.type is R.IO or r.type is R.ENV for r in self.catchup)
         if self.cfg.protocol == "refined":
             self.refined_wait_before_io()
         if self.repeat_of is not None and self.repeat_of == (e.icount, e.addr):
@@ -301,13 +407,82 @@ class Primary(Role):
         self.out.send(R.UNCERTAIN, (self.current_epoch(), bits))
         return bits
 
+    # ---- hooks ----
+    def housekeeping(self) -> None:
+        core, env, fence = self.core, self.env, self.fence
+        if self.fail_at is not None and core.icount >= self.fail_at:
+            self._die()
+        with fence.lock:
+            if fence.down:
+                raise _Fenced
+            env.service()
+            self.p0_buffer_interrupts()
+            if env.console_pending:
+                env.flush_console()
+
+    def budget(self, icount: int) -> int:
+        env = self.env
+        budget = SLICE
+        if self.machine.clock is ClockMode.HOST and env.timer.deadline is not None:
+            budget = max(1024, min(SLICE, env.timer.remaining_ns() >> 3))
+        if self.fail_at is not None:
+            budget = min(budget, self.fail_at - icount)
+        return max(budget, 1) if self.fail_at is None or icount < self.fail_at else 0
+
+    def wait(self) -> None:
+        self.housekeeping()                     # budget 0 only at fail_at: dies there
+
+    def burst_break(self) -> bool:
+        return True                             # P0 looks at the devices after every access
+
+    def on_io(self, e: Any) -> None:
+        with self.fence.lock:
+            if self.fence.down:
+                raise _Fenced
+            if self.p1_io(e):
+                self._end(StopReason.POWER_OFF)
+                raise RoleEnd(StopReason.POWER_OFF)
+
+    def on_env(self, e: Any) -> None:
+        with self.fence.lock:
+            if self.fence.down:
+                raise _Fenced
+            self.p1_environment(e)
+
+    def on_epoch(self) -> None:
+        with self.fence.lock:
+            if self.fence.down:
+                raise _Fenced
+            self.p2_end_epoch()
+
+    def on_budget(self) -> None:
+        with self.fence.lock:
+            if self.fence.down:
+                raise _Fenced
+            self.flush_epochs()
+            self.heartbeat()
+
+    def finish(self, reason: StopReason, message: str = "") -> None:
+        with self.fence.lock:
+            if self.fence.down:
+                raise _Fenced
+            self._end(reason)
+
     # ---- helpers ----
-    def _wait_acked(self) -> None:
+    def fail_now(self) -> None:
+        """Thread-safe: fail-stop at the next instruction boundary (``monitor failover``)."""
+        self.fail_at = self.core.icount
+        if self.hv is not None:
+            self.core.request_stop()
+
+    def _wait_acked(self, timeout: float | None = None) -> None:
         fence = self.fence
-        # an acknowledgement slower than half the detection timeout is a lost message
-        # (the backup would suspect this primary soon after)
-        if not self.out.wait_acked(give_up=lambda: fence.requested,
-                                   timeout=self.cfg.detect_s / 2 + self.ack_slack):
+        # an acknowledgement slower than half the detection timeout (plus the time the
+        # link needs for what is queued on it) is a lost message: the backup would
+        # suspect this primary soon after
+        if timeout is None:
+            timeout = self.cfg.detect_s / 2 + self.ack_slack
+        if not self.out.wait_acked(give_up=lambda: fence.requested, timeout=timeout):
             raise _Fenced
 
     def flush_epochs(self) -> None:
@@ -336,46 +511,17 @@ class Primary(Role):
             self.out.send(R.HEARTBEAT, (self.core.icount,))
             self.last_send = time.monotonic()
 
-    # ---- the loop ----
-    def run(self, *, max_insns: int | None = None, fail_at: int | None = None,
-            deadline: float | None = None, stop: threading.Event | None = None) -> RunEnd:
-        """Run until the guest stops, ``fail_at`` (an icount: fail-stop injection),
-        ``max_insns`` (absolute icount limit) or ``deadline`` (host time)."""
-        core, env, machine, fence = self.core, self.env, self.machine, self.fence
-        limit = max_insns
-        while True:
-            if fail_at is not None and core.icount >= fail_at:
-                return self._die()
-            with fence.lock:
-                if fence.down:
-                    return RunEnd(Outcome.DIED, None, core.icount, FENCED)
-                env.service()
-                self.p0_buffer_interrupts()
-                if env.console_pending:
-                    env.flush_console()
-                if limit is not None and core.icount >= limit:
-                    return self._end(StopReason.LIMIT)
-                if (deadline is not None and time.monotonic() >= deadline) or (
-                        stop is not None and stop.is_set()):
-                    return self._end(StopReason.TIMEOUT)
-            budget = SLICE
-            if machine.clock is ClockMode.HOST and env.timer.deadline is not None:
-                budget = max(1024, min(SLICE, env.timer.remaining_ns() >> 3))
-            for bound in (limit, fail_at):
-                if bound is not None:
-                    budget = min(budget, bound - core.icount)
-            e = core.run_raw(budget)
-            with fence.lock:
-                if fence.down:
-                    return RunEnd(Outcome.DIED, None, core.icount, FENCED)
-                try:
-                    end = self._handle(e, fail_at)
-                except _Fenced:
-                    return RunEnd(Outcome.DIED, None, core.icount, FENCED)
-            if end is not None:
-                return end
+    def heartbeat_while_paused(self) -> None:
+        """Thread-safe, for a front end that holds this VM stopped: a paused primary is
+        not a dead one, so the backup must keep hearing from it."""
+        hv = self.hv
+        if hv is not None and hv.running:
+            return
+        with self.fence.lock:
+            if not self.fence.down and (hv is None or not hv.running):
+                self.heartbeat()
 
-    def _die(self) -> RunEnd:
+    def _die(self) -> None:
         """Fail-stop at this instruction.  If it is an I/O access, the device performs
         it but the backup never hears of it — the window in which a promoted backup
         repeats an I/O (protocol.md)."""
@@ -383,31 +529,8 @@ class Primary(Role):
         e = self.core.run_raw(1)
         if e.reason == ExitReason.IO_READ or e.reason == ExitReason.IO_WRITE:
             self._perform_unreported(e)
-        return RunEnd(Outcome.DIED, None, icount, "injected failure")
-
-    def _handle(self, e: Any, fail_at: int | None) -> RunEnd | None:
-        """Answer one exit of the VM (with the fence held)."""
-        r = e.reason
-        if fail_at is not None and self.core.icount >= fail_at:
-            return None                      # dies at the top of the loop
-        if r == ExitReason.IO_READ or r == ExitReason.IO_WRITE:
-            if self.p1_io(e):
-                return self._end(StopReason.POWER_OFF)
-        elif r == ExitReason.ENV_READ or r == ExitReason.ENV_WRITE:
-            self.p1_environment(e)
-        elif r == ExitReason.EPOCH:
-            self.p2_end_epoch()
-        elif r == ExitReason.BUDGET:
-            self.flush_epochs()
-            self.heartbeat()
-        elif r == ExitReason.HALT:
-            return self._end(StopReason.RESET if e.addr == 1 else StopReason.HALT)
-        elif r == ExitReason.STOP:
-            return None
-        else:
-            info = Core.exit_info(e)
-            return self._end(StopReason.FAULT, info.msg or info.reason.name)
-        return None
+        self.died_at = icount
+        raise RoleEnd(StopReason.DIED, "injected failure")
 
     def _perform_unreported(self, e: Any) -> None:
         if e.reason == ExitReason.IO_READ:
@@ -421,11 +544,17 @@ class Primary(Role):
         self.env.flush_console()
         self.unreported_io = (e.icount, e.addr)
 
-    def _end(self, reason: StopReason, message: str = "") -> RunEnd:
+    def _end(self, reason: StopReason) -> None:
+        """Send END; then wait (bounded) until the backup has acknowledged everything,
+        so output held for acknowledgement (output rule) is released, not dropped."""
         self.flush_epochs()
         self.env.flush_console()
-        self.out.send(R.END, (self.core.icount, _END_REASONS[reason], self.core.digest()))
-        return RunEnd(Outcome.ENDED, reason, self.core.icount, message)
+        self.out.send(R.END, (self.core.icount, END_REASONS[reason], self.core.digest()))
+        if self.out.channel is not None:
+            try:
+                self._wait_acked(END_ACK_S + self.cfg.detect_s + self.ack_slack)
+            except LinkError:
+                pass            # the pair reports output it could not release
 
 
 class _DmaTap:
@@ -491,9 +620,15 @@ def _check_io(rec: Record, e: Any, kind: int) -> None:
 # backup (and, with a file for a link, the replayer)
 # =====================================================================================
 
+
+
+# =====================================================================================
+# backup (and, with a file for a link, the replayer)
+# =====================================================================================
+
 class Backup(Role):
     """Consumes the primary's stream, detects the primary's failure and hands over to a
-    :class:`Primary` (P7).
+    :class:`Primary` (P7, :meth:`takeover`).
 
     P6 (and the "never perform the I/O" half of P4) hold by construction: a Backup has
     no reference to the Environment at all, so it can neither touch a device nor take
@@ -506,12 +641,15 @@ class Backup(Role):
     def __init__(self, machine: Machine, cfg: ReplicationConfig,
                  send_ack: Any | None = None) -> None:
         super().__init__(machine, cfg)
-        self.send_ack = send_ack                # callable(bytes) on the reverse channel
+        self.cfg: ReplicationConfig = cfg
+        self.send_ack = send_ack                # callable(seq) on the reverse channel
         self.inbox: collections.deque[Record] = collections.deque()
         self.cv = threading.Condition()
         self._waiting = False                    # the VM thread sleeps on cv
+        self._woken = False
         self.last_rx = time.monotonic()
         self.link_error: LinkError | None = None
+        self.closed = False                      # promoted: the old primary is not heard
         # what has been absorbed from the inbox
         self.known_end = -1                      # the last epoch whose [end, E] arrived
         self.expected: dict[int, int] = {}       # epoch -> the primary's digest
@@ -519,18 +657,25 @@ class Backup(Role):
         self.ios: collections.deque[Record] = collections.deque()   # ENV, IO, DMA in order
         self.end: Record | None = None
         self.received = 0                        # next expected seq
+        self.recorder: Any = None                # the pair's LogWriter
+        self.link_busy_until: Any = None         # callable: when the link will be idle
         self.configure_epochs()
         self.verified = 0                        # digests compared equal
 
     # ---- the rules ----
-    def p3_receive(self, rec: Record) -> None:
+    def p3_receive(self, rec: Record, frame: bytes = b"") -> None:
         """P3: acknowledge and buffer every message from the primary (runs in the link's
-        delivery thread, so acknowledgements do not wait for the VM)."""
-        self.inbox.append(rec)                   # deque: safe without the lock
-        self.received = rec.seq + 1
-        self.last_rx = time.monotonic()
-        if self._waiting:
-            with self.cv:
+        delivery thread, so acknowledgements do not wait for the VM).  The recording is
+        what the backup received: its history, whatever happens to the primary."""
+        with self.cv:
+            if self.closed:                      # promoted: in-flight frames of the
+                return                           # fenced primary are not history
+            if self.recorder is not None:
+                self.recorder.write(frame)
+            self.inbox.append(rec)
+            self.received = rec.seq + 1
+            self.last_rx = time.monotonic()
+            if self._waiting:
                 self.cv.notify()
         if self.send_ack is not None:
             self.send_ack(rec.seq)
@@ -547,7 +692,7 @@ class Backup(Role):
             rec = use_logged(self.core, self.ios, e)
             if rec is not None:
                 return rec
-            if not self._wait_for_more():
+            if not self._wait_for_more(wake_on_stop=False):
                 return None
 
     def p5_end_epoch(self) -> None:
@@ -564,15 +709,71 @@ class Backup(Role):
         """P7: if ``[end, E]`` (or any message) does not arrive within the detection
         timeout, the primary has failed.  The caller then finishes epoch E with the
         records it has and continues as the primary (:meth:`takeover`)."""
-        return self.detect and time.monotonic() - self.last_rx > self.cfg.detect_s
+        if not self.detect:
+            return False
+        heard = self.last_rx
+        if self.link_busy_until is not None:     # frames still on a slow link
+            heard = max(heard, self.link_busy_until())
+        return time.monotonic() - heard > self.cfg.detect_s
 
     def takeover(self) -> Takeover:
         """P7 hand-over: the records received but not yet used, the interrupts still to
-        deliver, the sequence number to continue the stream with."""
+        deliver, the sequence number to continue the stream with.  From here on nothing
+        more from the old primary is accepted."""
+        with self.cv:
+            self.closed = True
         self._absorb()
         self._check_digests()                    # drains the core's records too
         return Takeover(pending=self.ios, irqs=dict(self.irqs), expected=self.expected,
                         known_end=self.known_end, next_seq=self.received)
+
+    # ---- hooks ----
+    def housekeeping(self) -> None:
+        self._absorb()
+        self._check_digests()
+        self._apply_due_dma()
+        if self.end is not None and self.core.icount >= self.end.icount:
+            self._finish()
+
+    def budget(self, icount: int) -> int:
+        return max(0, min(SLICE, self._target() - icount))
+
+    def wait(self) -> None:
+        if not self._wait_for_more(wake_on_stop=True):
+            self._starved()
+
+    def wake(self) -> None:
+        with self.cv:
+            self._woken = True
+            self.cv.notify()
+
+    def on_io(self, e: Any) -> None:
+        if self.end is not None and self.core.icount >= self.end.icount and not self.ios:
+            self._finish()                       # the primary stopped at this access
+        rec = self.p4_take_value(e)
+        if rec is None:
+            self._starved()
+        self.on_access(e, rec)
+
+    def on_access(self, e: Any, rec: Record) -> None:
+        """An access was answered from ``rec`` (the replayer re-drives its devices)."""
+
+    on_env = on_io
+
+    def on_epoch(self) -> None:
+        self._check_digests()
+        self.p5_end_epoch()
+
+    on_budget = on_epoch
+
+    def finish(self, reason: StopReason, message: str = "") -> None:
+        if reason in (StopReason.HALT, StopReason.RESET, StopReason.FAULT):
+            # the VM itself stopped: the primary must have stopped right here too
+            if self.end is not None and self.core.icount == self.end.icount:
+                self._finish()
+            raise Divergence(f"this VM stopped at icount {self.core.icount} "
+                             f"({reason.value} {message}) where the primary did not")
+        # a front end ends the run (Ctrl-C): nothing of the stream to check
 
     # ---- stream bookkeeping ----
     def _absorb(self) -> None:
@@ -598,7 +799,7 @@ class Backup(Role):
                 self.on_control(rec)
 
     def on_output(self, rec: Record) -> None:
-        """Console output the primary's environment emitted (the replayer prints it)."""
+        """Console output the primary's environment emitted (the replayer checks it)."""
 
     def on_control(self, rec: Record) -> None:
         """HEARTBEAT, PROMOTE, UNCERTAIN: nothing to do for the VM (the interrupts P8
@@ -638,15 +839,19 @@ class Backup(Role):
                 target = at
         return target
 
-    def _wait_for_more(self) -> bool:
+    def _wait_for_more(self, wake_on_stop: bool) -> bool:
         """Wait for new records; False when the primary is deemed failed (P7) or, for the
-        replayer, when the log has ended."""
+        replayer, when the log has ended.  True also when woken by a stop request
+        (``wake_on_stop``), so the session can pause."""
         with self.cv:
             self._waiting = True
             try:
                 while not self.inbox:
                     if self.link_error is not None:
-                        raise self.link_error
+                        raise RoleEnd(StopReason.LINK_FAILED, str(self.link_error))
+                    if wake_on_stop and self._woken:
+                        self._woken = False
+                        return True
                     if self.p7_detect_failure() or not self.detect:
                         return False
                     self.cv.wait(self.cfg.detect_s / 4)
@@ -655,49 +860,13 @@ class Backup(Role):
         self._absorb()
         return True
 
-    # ---- the loop ----
-    def run(self) -> RunEnd:
-        core = self.core
-        self.last_rx = time.monotonic()
-        while True:
-            self._absorb()
-            self._check_digests()
-            self._apply_due_dma()
-            icount = core.icount
-            if self.end is not None and icount >= self.end.icount:
-                return self._finish()
-            target = self._target()
-            if icount >= target:
-                if not self._wait_for_more():
-                    return self._starved()
-                continue
-            e = core.run_raw(min(SLICE, target - icount))
-            r = e.reason
-            if r == ExitReason.BUDGET or r == ExitReason.EPOCH:
-                self._check_digests()
-                self.p5_end_epoch()
-            elif r in (ExitReason.IO_READ, ExitReason.IO_WRITE, ExitReason.ENV_READ,
-                       ExitReason.ENV_WRITE):
-                if self.end is not None and core.icount >= self.end.icount and not self.ios:
-                    return self._finish()            # the primary stopped at this access
-                if self.p4_take_value(e) is None:
-                    return self._starved()
-            elif r == ExitReason.STOP:
-                continue
-            else:
-                if self.end is not None and core.icount == self.end.icount:
-                    return self._finish()
-                info = Core.exit_info(e)
-                raise Divergence(f"this VM stopped at icount {core.icount} "
-                                 f"({info.reason.name} {info.msg}) where the primary did not")
-
-    def _starved(self) -> RunEnd:
+    def _starved(self) -> None:
         """No more records: the primary failed (P7) or, for the replayer, the log ended."""
         if self.detect:
-            return RunEnd(Outcome.PROMOTE, None, self.core.icount, "primary failed")
-        return RunEnd(Outcome.STARVED, None, self.core.icount, "log ended")
+            raise RoleEnd(StopReason.PROMOTE, "primary failed")
+        raise RoleEnd(StopReason.STARVED, "log ended")
 
-    def _finish(self) -> RunEnd:
+    def _finish(self) -> None:
         self._check_digests()
         end = self.end
         assert end is not None
@@ -708,6 +877,13 @@ class Backup(Role):
         if mine != end.digest:
             raise Divergence(f"final state digest mismatch at icount {end.icount}: primary "
                              f"{end.digest:#018x}, here {mine:#018x}")
-        reason = {v: k for k, v in _END_REASONS.items() if k is not StopReason.TIMEOUT}
-        return RunEnd(Outcome.ENDED, reason.get(EndReason(end.reason), StopReason.STOP),
-                      end.icount)
+        # (an access at the END's icount is the one the primary stopped at: power off)
+        left = [r for r in self.ios if r.icount < end.icount]
+        if left:
+            raise Divergence(f"{len(left)} recorded accesses were never made (the first: "
+                             f"{left[0].describe()})")
+        self.on_end()
+        raise RoleEnd(stop_reason_of_end(end.reason))
+
+    def on_end(self) -> None:
+        """The stream's END was reached and checked (the replayer checks its console)."""

@@ -73,6 +73,8 @@ class StreamOut:
         if self.all_acked:
             return True
         t0 = time.monotonic()
+        if self.channel is not None:            # what is still queued on a slow link
+            timeout += max(0.0, self.channel.busy_until() - t0)
         self.waits += 1
         gave_up = False
         if self.channel is not None and self.channel.synchronous and self.error is None:
@@ -125,6 +127,10 @@ class ConsoleGate:
             self._held = [(s, d) for s, d in self._held if s > upto_seq]
         if out:
             self.sink(b"".join(out))
+
+    def held_bytes(self) -> int:
+        with self._lock:
+            return sum(len(d) for _, d in self._held)
 
     def drop_rest(self) -> int:
         """The primary died: output it still held was never released.  Returns bytes."""

@@ -1,37 +1,78 @@
 """The ``Replayer`` role (architecture section 4): a backup whose link is a log file.  It
 re-executes the guest from the recorded initial state, answers every I/O and
 environment access from the log without touching a device, delivers the recorded
-interrupts at the recorded epoch ends, checks every digest and prints the recorded
-console output."""
+interrupts at the recorded epoch ends, checks every digest, and prints the console
+output that re-execution produces (checked against the recorded output)."""
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from hvdbg.machine.spec import GuestSpec, SpecError
-from hvdbg.replication.roles import Backup, Outcome, ReplicationConfig, RunEnd
-from hvdbg.trace.log import Header, Record, StreamError, read_log
+from hvdbg.machine.stop import Stop, StopReason
+from hvdbg.replication.roles import Backup, ReplicationConfig
+from hvdbg.replication.session import Divergence, Hypervisor
+from hvdbg.trace.log import IO_READ, Header, Record, RecordType, StreamError, read_log
+
+R = RecordType
 
 CHUNK = 4096                     # records read ahead at a time
 
 
 class Replayer(Backup):
+    """A backup whose link is a log file.  The console is what re-execution writes: the
+    VM's own device accesses drive a private copy of the devices (never the guest's
+    state — read values still come from the log), and what they print must equal the
+    recorded output, so a forged OUTPUT record cannot change what replay shows."""
+
     name = "replayer"
     detect = False
 
     def __init__(self, spec: GuestSpec, header: Header, records: Iterator[Record],
                  sink: Callable[[bytes], None]) -> None:
-        super().__init__(spec.boot(), ReplicationConfig(header.epoch, _protocol(header)))
+        machine = spec.boot()
+        super().__init__(machine, ReplicationConfig(header.epoch, _protocol(header)))
         self.records, self.sink = records, sink
         self.read = 0
         self.eof = False
+        # the shadow devices: this VM's Environment, which a Backup otherwise never uses
+        self.shadow = shadow = machine.env
+        shadow.memory = _NoMemory(machine.core.ram_size)
+        shadow.console = self._derived_out
+        self.recorded = bytearray()              # what the log says was printed
+        self.derived = 0                         # bytes re-execution printed so far
 
     def on_output(self, rec: Record) -> None:
-        self.sink(rec.data)
+        self.recorded += rec.data
 
-    def _wait_for_more(self) -> bool:
+    def on_access(self, e: Any, rec: Record) -> None:
+        shadow = self.shadow
+        if rec.type is R.IO:
+            if rec.kind == IO_READ:
+                shadow.io_read(rec.pa, rec.size)
+            else:
+                shadow.io_write(rec.pa, rec.size, rec.value)
+            if shadow.console_pending:
+                shadow.flush_console()
+
+    def _derived_out(self, data: bytes) -> None:
+        start = self.derived
+        want = bytes(self.recorded[start:start + len(data)])
+        if data != want and len(want) == len(data):
+            raise Divergence(f"console output differs from the recording at byte "
+                             f"{start + _first_difference(data, want)}")
+        self.derived += len(data)
+        self.sink(data)
+
+    def on_end(self) -> None:
+        if self.derived != len(self.recorded):
+            raise Divergence(f"re-execution printed {self.derived} bytes of console output; "
+                             f"the recording has {len(self.recorded)}")
+
+    def _wait_for_more(self, wake_on_stop: bool) -> bool:
         if self.eof:
             return False
         chunk = list(itertools.islice(self.records, CHUNK))
@@ -39,10 +80,27 @@ class Replayer(Backup):
             self.eof = True
             return False
         self.read += len(chunk)
-        with self.cv:
-            self.inbox.extend(chunk)
+        self.inbox.extend(chunk)
         self._absorb()
         return True
+
+
+class _NoMemory:
+    """The shadow devices' memory port: their writes to memory are not the guest's (the
+    log's DMA records are), so they go nowhere."""
+
+    def __init__(self, ram_size: int) -> None:
+        self.ram_size = ram_size
+
+    def read_phys(self, pa: int, length: int) -> bytes:
+        return bytes(length)
+
+    def write_phys(self, pa: int, data: bytes) -> None:
+        pass
+
+
+def _first_difference(a: bytes, b: bytes) -> int:
+    return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
 
 
 def _protocol(header: Header) -> str:
@@ -68,19 +126,21 @@ def spec_from_header(header: Header, check_images: bool = True) -> GuestSpec:
 
 @dataclass
 class ReplayResult:
-    end: RunEnd
+    end: Stop
     epochs: int
     records: int
 
 
 def replay(path: str | Path, sink: Callable[[bytes], None]) -> ReplayResult:
     """Replay the log at ``path``.  Raises StreamError (bad log), SpecError (images
-    changed), Divergence (a digest or an access does not match)."""
+    changed), Divergence (a digest, an access or the console does not match)."""
     header, records = read_log(path)
     spec = spec_from_header(header)
     r = Replayer(spec, header, records, sink)
-    end = r.run()
-    if end.outcome is Outcome.STARVED:            # ran out of log before an END record
-        raise StreamError(f"the log ends without an END record at icount {end.icount} "
+    stop = Hypervisor(r.machine, r).resume()
+    if stop.reason is StopReason.STARVED:         # ran out of log before an END record
+        raise StreamError(f"the log ends without an END record at icount {stop.icount} "
                           f"(truncated?)", index=r.read)
-    return ReplayResult(end, r.verified, r.read)
+    if stop.reason is StopReason.DIVERGED:
+        raise Divergence(stop.message)
+    return ReplayResult(stop, r.verified, r.read)

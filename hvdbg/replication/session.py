@@ -1,0 +1,227 @@
+"""The session driver (architecture section 4's ``Hypervisor``; rr calls it a Session):
+one VM, one role, one run loop.  Every front end — the CLI, the pair, the replayer, the
+gdb stub, the REPL — drives a VM through :meth:`Hypervisor.resume`, which runs until a
+:class:`~hvdbg.machine.stop.Stop`.  Pauses (breakpoint, watchpoint, target reached,
+stop request) leave the session resumable for every role; a recording goes on after a
+breakpoint, a replay does not report divergence because the user stopped it.
+
+The role (:mod:`hvdbg.replication.roles`) answers the VM's exits — I/O, environment
+instructions, epoch ends, device interrupts — and carries rules P0–P8; it owns no loop.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from hvdbg.cpu.core import Core, CoreError, ExitReason
+from hvdbg.machine.stop import DEADLINE, Stop, StopReason, Until
+from hvdbg.replication.link import LinkError
+
+if TYPE_CHECKING:
+    from hvdbg.machine.machine import Machine
+    from hvdbg.replication.roles import Role
+
+PSW_N = 0x00200000
+IO_BURST = 1024          # I/O exits answered back to back before the role's housekeeping
+_IO_READ, _IO_WRITE = ExitReason.IO_READ, ExitReason.IO_WRITE
+_ENV_READ, _ENV_WRITE = ExitReason.ENV_READ, ExitReason.ENV_WRITE
+_BUDGET, _EPOCH = ExitReason.BUDGET, ExitReason.EPOCH
+_FOREVER = Until.forever()
+
+
+class RoleEnd(Exception):
+    """Raised by a role's exit handler: this role's run is over (``reason``)."""
+
+    def __init__(self, reason: StopReason, message: str = "") -> None:
+        super().__init__(message or reason.value)
+        self.reason, self.message = reason, message
+
+
+class Divergence(RoleEnd):
+    """The backup (or the replayer) does not match the primary's stream."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(StopReason.DIVERGED, message)
+
+
+class Hypervisor:
+    """``Hypervisor(machine, role)``; :meth:`resume` runs the VM, :meth:`request_stop`
+    (any thread) pauses it, :meth:`finish` ends the run on the front end's behalf."""
+
+    def __init__(self, machine: Machine, role: Role) -> None:
+        self.machine = machine
+        self.core: Core = machine.core
+        self.role = role
+        self.last: Stop | None = None
+        self._stop_requested = threading.Event()
+        self._skip_bp_at: int | None = None      # resume over the breakpoint we stopped at
+        self._lock = threading.Lock()            # one resume() at a time
+        self.running = False
+        role.attach(self)
+
+    # ---- what front ends call ----
+    @property
+    def ended(self) -> bool:
+        return self.last is not None and self.last.final
+
+    @property
+    def epoch_len(self) -> int:
+        return self.role.epoch_len
+
+    def request_stop(self) -> None:
+        """Thread-safe: a running :meth:`resume` returns INTERRUPTED soon; one not yet
+        running returns at once."""
+        self._stop_requested.set()
+        self.core.request_stop()
+        self.role.wake()
+
+    def resume(self, until: Until = _FOREVER, deadline: float | None = None) -> Stop:
+        """Run the VM until ``until`` or an earlier stop; final stops repeat.  At the
+        host-time ``deadline`` (time.monotonic) it pauses: INTERRUPTED, "deadline"."""
+        if self.ended:
+            assert self.last is not None
+            return self.last
+        with self._lock:
+            self.running = True
+            t0, start = time.monotonic(), self.core.icount
+            try:
+                reason, message, exit_ = self._run(until, deadline)
+            finally:
+                self.running = False
+            self.last = self.stop_here(reason, message, exit_, start, t0)
+            if reason is StopReason.BREAKPOINT:
+                self._skip_bp_at = self.core.icount
+            return self.last
+
+    def change_role(self, role: Role) -> None:
+        """A backup promoted itself (P7): the same VM and session go on as a primary."""
+        with self._lock:
+            self.role = role
+            role.attach(self)
+            self.last = None
+
+    def finish(self, reason: StopReason, message: str = "") -> Stop:
+        """End a paused run for the front end (a run limit, a timeout, Ctrl-C): the role
+        writes its END, and the session is over."""
+        if self.ended:
+            assert self.last is not None
+            return self.last
+        with self._lock:
+            t0, start = time.monotonic(), self.core.icount
+            reason, message = self._guard(lambda: self.role.finish(reason, message)) \
+                or (reason, message)
+            self.last = self.stop_here(reason, message, None, start, t0)
+            return self.last
+
+    # ---- the loop ----
+    def _run(self, until: Until, deadline: float | None) -> tuple[StopReason, str, Any]:
+        core, role = self.core, self.role
+        target = until.target(core.icount, role.epoch_len)
+        on_io, burst_break = role.on_io, role.burst_break
+        e: Any = None
+        while True:
+            ended = self._guard(role.housekeeping)
+            if ended is not None:
+                return ended[0], ended[1], e
+            if self._stop_requested.is_set():
+                self._stop_requested.clear()
+                return StopReason.INTERRUPTED, "", e
+            if deadline is not None and time.monotonic() >= deadline:
+                return StopReason.INTERRUPTED, DEADLINE, e
+            icount = core.icount
+            if target is not None and icount >= target:
+                return until.stop_reason(), "", e
+            budget = role.budget(icount)
+            if target is not None:
+                budget = min(budget, target - icount)
+            if budget <= 0:
+                # a backup ran out of records: wait for more, or the primary is gone
+                ended = self._guard(role.wait)
+                if ended is not None:
+                    return ended[0], ended[1], e
+                continue
+            skip = self._skip_bp_at == icount
+            self._skip_bp_at = None
+            # ---- answer I/O exits back to back until the role needs housekeeping ----
+            for _ in range(IO_BURST):
+                e = core.run_raw(budget, skip)
+                r = e.reason
+                if r != _IO_READ and r != _IO_WRITE:
+                    break
+                ended = self._guard(on_io, e)
+                if ended is not None:
+                    return ended[0], ended[1], e
+                if burst_break():
+                    break
+                skip = False
+                budget = role.budget(core.icount)
+                if target is not None:
+                    budget = min(budget, target - core.icount)
+                if budget <= 0:
+                    break
+            else:
+                continue
+            if r == _IO_READ or r == _IO_WRITE or r == _BUDGET:
+                if r == _BUDGET:
+                    ended = self._guard(role.on_budget)
+                    if ended is not None:
+                        return ended[0], ended[1], e
+                continue
+            if r == _EPOCH:
+                ended = self._guard(role.on_epoch)
+            elif r == _ENV_READ or r == _ENV_WRITE:
+                ended = self._guard(role.on_env, e)
+            elif r == ExitReason.BREAKPOINT:
+                return StopReason.BREAKPOINT, "", e
+            elif r == ExitReason.WATCHPOINT:
+                return StopReason.WATCHPOINT, "", e
+            elif r == ExitReason.STOP:
+                continue                      # the top of the loop says why
+            elif r == ExitReason.HALT:
+                reason = StopReason.RESET if e.addr == 1 else StopReason.HALT
+                ended = self._guard(role.finish, reason, "")
+                ended = ended or (reason, "")
+            else:
+                info = Core.exit_info(e)
+                msg = info.msg or info.reason.name
+                ended = self._guard(role.finish, StopReason.FAULT, msg)
+                ended = ended or (StopReason.FAULT, msg)
+            if ended is not None:
+                return ended[0], ended[1], e
+
+    def _guard(self, fn: Any, *args: Any) -> tuple[StopReason, str] | None:
+        """Call a role hook; a :class:`RoleEnd` it raises becomes a final stop."""
+        try:
+            fn(*args)
+        except RoleEnd as end:
+            return end.reason, end.message
+        except LinkError as err:
+            return StopReason.LINK_FAILED, str(err)
+        return None
+
+    # ---- where the VM is ----
+    def stop_here(self, reason: StopReason, message: str = "", e: Any = None,
+                  start: int | None = None, t0: float | None = None) -> Stop:
+        """A :class:`Stop` describing the VM as it is now."""
+        self.machine.env.flush_console() if self.role.owns_devices else None
+        core = self.core
+        s = core.state
+        pc, space = int(s.iaoq_f), int(s.iasq_f)
+        insn: int | None
+        if e is not None and e.pc == pc and e.insn:
+            insn = int(e.insn)
+        else:
+            try:
+                insn = core.read_u32(core.translate(space, pc & ~3, is_code=True))
+            except CoreError:
+                insn = None
+        icount = core.icount
+        watch_addr, watch_kind = None, 0
+        if reason is StopReason.WATCHPOINT and e is not None:
+            watch_addr, watch_kind = int(e.addr), int(e.size)
+        epoch_len = self.role.epoch_len
+        return Stop(reason, icount, pc, space, insn, bool(s.psw & PSW_N),
+                    icount // epoch_len if epoch_len else None, watch_addr, watch_kind,
+                    message, icount - (icount if start is None else start),
+                    0.0 if t0 is None else time.monotonic() - t0)
