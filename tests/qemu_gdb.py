@@ -1,7 +1,8 @@
 """A minimal GDB remote-serial-protocol client for driving QEMU's gdbstub from tests.
 
 Only what the differential tests need: ``?``, ``g``, ``p``, ``m``, ``s``, ``c``,
-``Z0``/``z0``, ``k``, plus ``QStartNoAckMode`` (halves the round trips).  Not gdb
+``Z0``/``z0``, ``k``, plus ``QStartNoAckMode`` where offered (it would halve the round
+trips; QEMU 7.2 answers it empty, so the client stays in ack mode).  Not gdb
 itself: a step + ``g`` costs one socket round trip each, about 50 µs, where gdb/MI
 would cost milliseconds.
 
