@@ -21,6 +21,7 @@ Payloads are ``bytes`` throughout (``X`` and ``qXfer`` carry binary data).
 from __future__ import annotations
 
 import logging
+import math
 import re
 import select
 import socket
@@ -324,6 +325,15 @@ class Decoder:
 # ---- blocking connection --------------------------------------------------------
 
 
+class _Default:
+    """Type of DEFAULT_TIMEOUT."""
+
+
+#: "use the Connection's ``timeout``" (None already means "wait for ever").
+DEFAULT_TIMEOUT: Final = _Default()
+Timeout = float | None | _Default
+
+
 class Connection:
     """One RSP peer over a connected stream socket; either end of the protocol.
 
@@ -345,6 +355,8 @@ class Connection:
         self.decoder = Decoder(max_payload)
         self._events: deque[Event] = deque()
         self._closed = False
+        self._poll = select.poll()       # not select(): no FD_SETSIZE limit
+        self._poll.register(sock, select.POLLIN)
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             # one small packet per round trip: Nagle would add tens of milliseconds
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -353,6 +365,7 @@ class Connection:
         return self.sock.fileno()
 
     def close(self) -> None:
+        self._closed = True
         self.sock.close()
 
     def pending(self) -> bool:
@@ -365,9 +378,9 @@ class Connection:
         """Read once from the socket into the event queue; False on timeout."""
         if self._closed:
             raise ConnectionClosed("the gdb peer closed the connection")
-        wait = None if deadline is None else max(0.0, deadline - time.monotonic())
-        ready, _, _ = select.select([self.sock], [], [], wait)
-        if not ready:
+        wait_ms = None if deadline is None else math.ceil(
+            max(0.0, deadline - time.monotonic()) * 1000)
+        if not self._poll.poll(wait_ms):
             return False
         try:
             data = self.sock.recv(65536)
@@ -382,10 +395,9 @@ class Connection:
     def _next_event(self, deadline: float | None) -> Event | None:
         while not self._events:
             if not self._fill(deadline):
-                if self._events:
-                    break
                 return None
-            if deadline is not None and not self._events and time.monotonic() >= deadline:
+            # a peer streaming garbage must not hold us past the deadline
+            if not self._events and deadline is not None and time.monotonic() >= deadline:
                 return None
         return self._events.popleft()
 
@@ -419,12 +431,14 @@ class Connection:
                 return ev
             # a stray '+'/'-' (e.g. after switching ack mode off): nothing to do
 
-    def recv_packet(self, timeout: float | None = -1.0) -> bytes:
+    def _timeout(self, timeout: Timeout) -> float | None:
+        return self.timeout if isinstance(timeout, _Default) else timeout
+
+    def recv_packet(self, timeout: Timeout = DEFAULT_TIMEOUT) -> bytes:
         """The next packet's payload, for a client waiting for a reply.  Interrupts
-        are ignored; raises RspTimeout, ConnectionClosed, or RspError on a
-        frame error.  ``timeout=-1`` means ``self.timeout``."""
-        if timeout is not None and timeout < 0:
-            timeout = self.timeout
+        are ignored; raises RspTimeout, ConnectionClosed, or RspError on an
+        undecodable packet."""
+        timeout = self._timeout(timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -444,13 +458,12 @@ class Connection:
             self._closed = True
             raise ConnectionClosed(f"the gdb peer closed the connection ({e})") from None
 
-    def send(self, payload: bytes, timeout: float | None = -1.0) -> None:
-        """Send one packet; in ack mode wait for ``+``, resending on ``-`` up to
-        ``retries`` times.  Packets and interrupts that arrive meanwhile are kept for
-        ``recv``.  ``timeout=-1`` means ``self.timeout``."""
+    def send(self, payload: bytes, timeout: Timeout = DEFAULT_TIMEOUT) -> None:
+        """Send one packet; in ack mode wait for ``+`` (RspTimeout), resending on ``-``
+        up to ``retries`` times (then RspError).  Packets and interrupts that arrive
+        meanwhile are kept for ``recv``."""
         data = frame(payload, rle=self.rle)
-        if timeout is not None and timeout < 0:
-            timeout = self.timeout
+        timeout = self._timeout(timeout)
         for _attempt in range(self.retries + 1):
             self._write(data)
             if not self.ack_mode:
@@ -480,7 +493,7 @@ class Connection:
         """Send 0x03 (what gdb sends on Ctrl-C)."""
         self._write(bytes((INTERRUPT_BYTE,)))
 
-    def request(self, payload: bytes, timeout: float | None = -1.0) -> bytes:
+    def request(self, payload: bytes, timeout: Timeout = DEFAULT_TIMEOUT) -> bytes:
         """Client side: send a packet and return the payload of the reply."""
         self.send(payload, timeout)
         return self.recv_packet(timeout)
