@@ -13,8 +13,10 @@ import shlex
 import sys
 
 from hvdbg.cli.console import StdoutSink, StopSignals, start_stdin_reader
+from hvdbg.cli.run import add_gdb_arguments
 from hvdbg.machine.elf import GuestImageError
 from hvdbg.machine.spec import GuestSpec, SpecError, add_guest_arguments
+from hvdbg.machine.stop import StopReason
 from hvdbg.replication.link import FAULT_KINDS, LinkConfig
 from hvdbg.replication.pair import exit_status, run_pair
 from hvdbg.replication.roles import PROTOCOLS, ReplicationConfig
@@ -61,7 +63,36 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    help=f"inject a fault on message N; KIND: {', '.join(FAULT_KINDS)} "
                         "(detected and reported; repeatable)")
     p.add_argument("--record", metavar="DIR", help="write the stream to DIR/stream.hvlog")
+    add_gdb_arguments(p)
     p.set_defaults(func=cmd_pair)
+
+
+def _pair_gdb(args: argparse.Namespace, spec: GuestSpec, cfg: ReplicationConfig,
+              link: LinkConfig, sink: StdoutSink) -> int:
+    """Both VMs under gdb: process 1 the primary, process 2 the backup."""
+    from hvdbg.gdbstub.commands import Debuggee
+    from hvdbg.gdbstub.server import serve_gdb
+    from hvdbg.replication.pair import Pair
+    try:
+        pair = Pair(spec, cfg, link=link, record=args.record, sink=sink,
+                    command=shlex.join(["hvdbg", *sys.argv[1:]]))
+    except (GuestImageError, SpecError, MemoryError, OSError) as e:
+        print(f"hvdbg pair: error: {e}", file=sys.stderr)
+        return 2
+    start_stdin_reader(pair.env.push_input)
+    debuggees = [Debuggee(1, pair.sessions[0], pair),
+                 Debuggee(2, pair.sessions[1], pair, attached=False)]   # "attach 2"
+    try:
+        stops = serve_gdb(debuggees, args.gdb, args.wait, args.bios)
+    except (OSError, ValueError) as e:
+        print(f"hvdbg pair: error: --gdb {args.gdb}: {e}", file=sys.stderr)
+        return 2
+    finally:
+        pair.close()
+    ends = [s for s in stops.values() if s.final and s.reason is not StopReason.DIED]
+    if any(s.reason in (StopReason.DIVERGED, StopReason.LINK_FAILED) for s in ends):
+        return 1
+    return 0 if any(s.reason.guest_ended for s in ends) else 1
 
 
 def cmd_pair(args: argparse.Namespace) -> int:
@@ -78,6 +109,8 @@ def cmd_pair(args: argparse.Namespace) -> int:
         epoch, insn = args.fail_primary_at
         fail_at = epoch * cfg.epoch + insn
     sink = StdoutSink()
+    if args.gdb:
+        return _pair_gdb(args, spec, cfg, link, sink)
     signals = StopSignals(lambda: None)
     try:
         with signals:

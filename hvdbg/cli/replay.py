@@ -13,9 +13,10 @@ import sys
 from hvdbg.cli.console import StdoutSink
 from hvdbg.machine.elf import GuestImageError
 from hvdbg.machine.spec import SpecError
+from hvdbg.machine.stop import StopReason
 from hvdbg.replication.roles import Divergence
 from hvdbg.trace.log import StreamError
-from hvdbg.trace.replay import replay
+from hvdbg.trace.replay import open_replay, replay
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -23,10 +24,38 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                        description=__doc__,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("log", metavar="DIR", help="directory given to --record (or the .hvlog)")
+    p.add_argument("--gdb", metavar="[HOST:]PORT",
+                   help="debug the replay with gdb: it waits, stopped at instruction 0 "
+                        "(as rr replay); attach with: hvdbg gdb --port PORT")
     p.set_defaults(func=cmd_replay)
 
 
+def _replay_gdb(args: argparse.Namespace) -> int:
+    from hvdbg.gdbstub.commands import Debuggee
+    from hvdbg.gdbstub.server import serve_gdb
+    try:
+        r = open_replay(args.log, StdoutSink())
+    except StreamError as e:
+        print(f"hvdbg replay: bad log {args.log}: {e}", file=sys.stderr)
+        return 2
+    except (SpecError, GuestImageError) as e:
+        print(f"hvdbg replay: cannot rebuild the recorded machine: {e}", file=sys.stderr)
+        return 2
+    try:
+        stops = serve_gdb([Debuggee(1, r)], args.gdb, True)
+    except (OSError, ValueError) as e:
+        print(f"hvdbg replay: error: --gdb {args.gdb}: {e}", file=sys.stderr)
+        return 2
+    stop = stops.get(1)
+    if stop is not None and stop.reason is StopReason.DIVERGED:
+        print(f"hvdbg replay: MISMATCH: {stop.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
+    if args.gdb:
+        return _replay_gdb(args)
     try:
         result = replay(args.log, StdoutSink())
     except StreamError as e:

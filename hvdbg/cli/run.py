@@ -72,7 +72,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                         "at epoch ends, as under replication")
     p.add_argument("--epoch", type=int, default=16384, metavar="N",
                    help="instructions per epoch with --record (default 16384)")
+    add_gdb_arguments(p)
     p.set_defaults(func=cmd_run)
+
+
+def add_gdb_arguments(p: argparse.ArgumentParser, wait_flag: bool = True) -> None:
+    p.add_argument("--gdb", metavar="[HOST:]PORT",
+                   help="serve gdb's remote protocol (loopback unless HOST is given); "
+                        "attach with: hvdbg gdb --port PORT")
+    if wait_flag:
+        p.add_argument("--wait", action="store_true",
+                       help="with --gdb: stop before the first instruction until gdb "
+                            "continues (as QEMU's -s -S)")
 
 
 def _session(args: argparse.Namespace, spec: GuestSpec, machine: Machine,
@@ -87,6 +98,26 @@ def _session(args: argparse.Namespace, spec: GuestSpec, machine: Machine,
         spec.image_digests(), spec.append, shlex.join(["hvdbg", *sys.argv[1:]])))
     primary = Primary(machine, cfg, StreamOut(None, writer), ConsoleGate(sink, hold=False))
     return Hypervisor(machine, primary), writer
+
+
+def _serve_gdb(args: argparse.Namespace, hv: Hypervisor, writer: LogWriter | None) -> int:
+    from hvdbg.gdbstub.commands import Debuggee
+    from hvdbg.gdbstub.server import serve_gdb
+    try:
+        stops = serve_gdb([Debuggee(1, hv)], args.gdb, args.wait,
+                          args.bios if args.kernel is None else args.kernel)
+    except (OSError, ValueError) as e:
+        print(f"hvdbg: error: --gdb {args.gdb}: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        if writer is not None:
+            writer.close()
+    stop = stops.get(1)
+    if stop is None or stop.reason.guest_ended:
+        return EXIT_OK
+    if stop.reason is StopReason.STOPPED:
+        return 130
+    return EXIT_LIMIT if stop.reason in (StopReason.LIMIT, StopReason.TIMEOUT) else EXIT_FAULT
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -118,6 +149,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             hv.request_stop()
         escapes = EscapeFilter(quit_console, sink, machine.press_power_button)
     start_stdin_reader(machine.push_input, filter=escapes)
+    if args.gdb:
+        return _serve_gdb(args, hv, writer)
     until = Until.forever() if args.max_insns is None else Until.insns(args.max_insns)
     deadline = None if args.timeout is None else time.monotonic() + args.timeout
     t0 = time.monotonic()

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from hvdbg.cpu import registers
 from hvdbg.cpu.core import (
     EPOCH_DIGEST,
     EPOCH_EXIT_EACH,
@@ -28,9 +29,16 @@ from hvdbg.machine.environment import EIRR_TIMER
 from hvdbg.machine.machine import Machine
 from hvdbg.machine.stop import StopReason
 from hvdbg.replication.link import LinkError
-from hvdbg.replication.session import Divergence, RoleEnd
+from hvdbg.replication.session import Divergence, RoleEnd, WriteRefused
 from hvdbg.replication.stream import ConsoleGate, StreamOut
-from hvdbg.trace.log import IO_READ, IO_WRITE, EndReason, Record, RecordType
+from hvdbg.trace.log import (
+    IO_READ,
+    IO_WRITE,
+    WRITE_REGISTER,
+    EndReason,
+    Record,
+    RecordType,
+)
 
 if TYPE_CHECKING:
     from hvdbg.replication.session import Hypervisor
@@ -168,6 +176,13 @@ class Role:
 
     def finish(self, reason: StopReason, message: str = "") -> None:
         """The run ends with ``reason`` (the guest's doing or the front end's)."""
+
+    def debug_write(self, target: int, addr: int, data: bytes, force: bool) -> str:
+        """A debugger writes a register (gdb number) or physical memory while the VM is
+        paused.  A write changes guest state, so it is an input: this role applies it
+        and says what it did (one line), or raises WriteRefused."""
+        apply_input(self.core, Record(R.WRITE, 0, (self.core.icount, target, addr), data))
+        return ""
 
 
 # =====================================================================================
@@ -468,6 +483,18 @@ class Primary(Role):
                 raise _Fenced
             self._end(reason)
 
+    def debug_write(self, target: int, addr: int, data: bytes, force: bool) -> str:
+        """Applied here and sent as a WRITE record, so the backup and a replay apply the
+        same bytes at the same instruction count (their digests still agree)."""
+        with self.fence.lock:
+            if self.fence.down:
+                raise WriteRefused("this primary was fenced off (the backup took over)")
+            self.flush_epochs()
+            rec_fields = (self.core.icount, target, addr)
+            apply_input(self.core, Record(R.WRITE, 0, rec_fields, data))
+            self.out.send(R.WRITE, rec_fields, data)
+        return ""
+
     # ---- helpers ----
     def fail_now(self) -> None:
         """Thread-safe: fail-stop at the next instruction boundary (``monitor failover``)."""
@@ -575,14 +602,25 @@ class _DmaTap:
         p.out.send(R.DMA, (p.core.icount, pa), bytes(data))
 
 
+def apply_input(core: Core, rec: Record) -> None:
+    """A write into the VM that is not an instruction's: a device's DMA, or a debugger's
+    register or memory write — inputs, applied at the recorded instruction count."""
+    if rec.type is R.DMA:
+        core.write_phys(rec.pa, rec.data)
+    elif rec.target == WRITE_REGISTER:
+        registers.write_reg(core.state, rec.addr, int.from_bytes(rec.data, "big"))
+        core.state_changed()
+    else:
+        core.write_phys(rec.addr, rec.data)
+
+
 def use_logged(core: Core, queue: collections.deque[Record], e: Any) -> Record | None:
     """Answer the VM's pending I/O or environment exit ``e`` from the primary's records at
     the head of ``queue`` instead of the devices: device writes to memory (DMA) that came
     first are applied, the record is checked against what the VM does, and its value is
     used.  None when the queue ran out first (what was applied stays applied)."""
-    while queue and queue[0].type is R.DMA:
-        rec = queue.popleft()
-        core.write_phys(rec.pa, rec.data)
+    while queue and (queue[0].type is R.DMA or queue[0].type is R.WRITE):
+        apply_input(core, queue.popleft())
     if not queue:
         return None
     rec = queue.popleft()
@@ -661,6 +699,8 @@ class Backup(Role):
         self.link_busy_until: Any = None         # callable: when the link will be idle
         self.configure_epochs()
         self.verified = 0                        # digests compared equal
+        self.injected: list[tuple[int, int, int, bytes]] = []   # debugger faults
+        self.recent: collections.deque[Record] = collections.deque(maxlen=64)
 
     # ---- the rules ----
     def p3_receive(self, rec: Record, frame: bytes = b"") -> None:
@@ -753,6 +793,7 @@ class Backup(Role):
         rec = self.p4_take_value(e)
         if rec is None:
             self._starved()
+        self.recent.append(rec)
         self.on_access(e, rec)
 
     def on_access(self, e: Any, rec: Record) -> None:
@@ -775,6 +816,16 @@ class Backup(Role):
                              f"({reason.value} {message}) where the primary did not")
         # a front end ends the run (Ctrl-C): nothing of the stream to check
 
+    def debug_write(self, target: int, addr: int, data: bytes, force: bool) -> str:
+        if not force:
+            raise WriteRefused(f"the {self.name} only follows the primary's stream: a write "
+                               f"would make it diverge (say 'monitor allow-divergence on' "
+                               f"to inject it as a fault)")
+        apply_input(self.core, Record(R.WRITE, 0, (self.core.icount, target, addr), data))
+        self.injected.append((self.core.icount, target, addr, data))
+        return (f"injected fault at icount {self.core.icount}: the {self.name} will "
+                f"diverge from the stream")
+
     # ---- stream bookkeeping ----
     def _absorb(self) -> None:
         inbox = self.inbox
@@ -785,7 +836,7 @@ class Backup(Role):
                 for epoch, digest in rec.epochs():
                     self.expected[epoch] = digest
                     self.known_end = epoch
-            elif t is R.IO or t is R.ENV or t is R.DMA:
+            elif t is R.IO or t is R.ENV or t is R.DMA or t is R.WRITE:
                 self.ios.append(rec)
                 if rec.data and t is R.IO:
                     self.on_output(rec)
@@ -821,9 +872,9 @@ class Backup(Role):
         """Device writes to memory made between instructions (the soft power button, a
         LASI interrupt message to RAM) land at the same instruction count here."""
         ios, core = self.ios, self.core
-        while ios and ios[0].type is R.DMA and ios[0].icount <= core.icount:
-            rec = ios.popleft()
-            core.write_phys(rec.pa, rec.data)
+        while ios and (ios[0].type is R.DMA or ios[0].type is R.WRITE) \
+                and ios[0].icount <= core.icount:
+            apply_input(core, ios.popleft())
 
     def _target(self) -> int:
         """How far the VM may run on what has arrived."""
@@ -831,8 +882,10 @@ class Backup(Role):
         if self.end is not None:
             target = max(target, self.end.icount)
         icount = self.core.icount
-        if self.ios and self.ios[0].type is R.DMA and icount < self.ios[0].icount < target:
-            target = self.ios[0].icount          # a device wrote memory between accesses
+        head = self.ios[0] if self.ios else None
+        if head is not None and (head.type is R.DMA or head.type is R.WRITE) \
+                and icount < head.icount < target:
+            target = head.icount                 # a device or a debugger wrote the VM
         for epoch in self.irqs:
             at = self.epoch_end_icount(epoch)
             if icount < at < target:

@@ -14,9 +14,11 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from hvdbg.cpu import registers
 from hvdbg.cpu.core import Core, CoreError, ExitReason
 from hvdbg.machine.stop import DEADLINE, Stop, StopReason, Until
 from hvdbg.replication.link import LinkError
+from hvdbg.trace.log import WRITE_MEMORY, WRITE_REGISTER
 
 if TYPE_CHECKING:
     from hvdbg.machine.machine import Machine
@@ -36,6 +38,11 @@ class RoleEnd(Exception):
     def __init__(self, reason: StopReason, message: str = "") -> None:
         super().__init__(message or reason.value)
         self.reason, self.message = reason, message
+
+
+class WriteRefused(Exception):
+    """A debugger write this session may not apply (it would make the VM diverge, or
+    the VM is not paused); the message says what to do."""
 
 
 class Divergence(RoleEnd):
@@ -58,6 +65,7 @@ class Hypervisor:
         self._skip_bp_at: int | None = None      # resume over the breakpoint we stopped at
         self._lock = threading.Lock()            # one resume() at a time
         self.running = False
+        self.allow_divergence = False          # debugger writes on a backup / replay
         role.attach(self)
 
     # ---- what front ends call ----
@@ -199,6 +207,54 @@ class Hypervisor:
         except LinkError as err:
             return StopReason.LINK_FAILED, str(err)
         return None
+
+    # ---- the debugger's view: registers and virtual memory (paused VMs only) ----
+    def read_registers(self) -> list[int]:
+        return registers.all_regs(self.core.state)
+
+    def write_register(self, num: int, value: int) -> str:
+        """Write gdb register ``num``: an input (see Role.debug_write); WriteRefused on
+        a backup or replay unless :attr:`allow_divergence`."""
+        self._paused()
+        registers.lookup(num)                       # KeyError for a bad number
+        return self.role.debug_write(WRITE_REGISTER, num,
+                                     (value & 0xFFFFFFFF).to_bytes(4, "big"),
+                                     self.allow_divergence)
+
+    def translate(self, va: int) -> int:
+        """``va`` as the CPU would translate a data access now: the space is selected
+        by the address's top two bits (sr4..sr7), physical when translation is off."""
+        space = int(self.core.state.sr[4 + (va >> 30)])
+        return self.core.translate(space, va & 0xFFFFFFFF)
+
+    def _pages(self, va: int, length: int) -> list[tuple[int, int]]:
+        out, end = [], va + length
+        while va < end:
+            n = min(end, (va | 0xFFF) + 1) - va
+            out.append((self.translate(va), n))
+            va += n
+        return out
+
+    def read_memory(self, va: int, length: int) -> bytes:
+        """CoreError when a page is unmapped or not memory (I/O is never touched)."""
+        return b"".join(self.core.read_phys(pa, n) for pa, n in self._pages(va, length))
+
+    def write_memory(self, va: int, data: bytes) -> str:
+        self._paused()
+        notes, pos = [], 0
+        for pa, n in self._pages(va, len(data)):
+            self.core.read_phys(pa, n)              # all memory, or nothing is written
+        for pa, n in self._pages(va, len(data)):
+            notes.append(self.role.debug_write(WRITE_MEMORY, pa, data[pos:pos + n],
+                                               self.allow_divergence))
+            pos += n
+        return next((m for m in notes if m), "")
+
+    def _paused(self) -> None:
+        if self.running:
+            raise WriteRefused("the VM is running: stop it first")
+        if self.ended:
+            raise WriteRefused("the run has ended")
 
     # ---- where the VM is ----
     def stop_here(self, reason: StopReason, message: str = "", e: Any = None,

@@ -3,12 +3,15 @@ it on the link to the backup, appends it to the log, and tracks the backup's
 acknowledgements; plus the console gate of the output-rule variant."""
 from __future__ import annotations
 
+import collections
 import threading
 import time
 from collections.abc import Callable
 
 from hvdbg.replication.link import Channel, LinkError
 from hvdbg.trace.log import LogWriter, Record, RecordType, encode
+
+RECENT = 64                 # records kept for a debugger's "log" command
 
 
 class StreamOut:
@@ -27,6 +30,7 @@ class StreamOut:
         self._cv = threading.Condition()
         self._waiting = False
         self.on_acked: Callable[[int], None] = lambda seq: None
+        self.recent: collections.deque[Record] = collections.deque(maxlen=RECENT)
 
     def send(self, rtype: RecordType, fields: tuple[int, ...], data: bytes = b"") -> int:
         seq = self.seq
@@ -34,6 +38,7 @@ class StreamOut:
         self.seq = seq + 1
         self.messages += 1
         self.bytes += len(frame)
+        self.recent.append(Record(rtype, seq, fields, data))
         if self.recorder is not None:
             self.recorder.write(frame)
         if self.channel is not None:

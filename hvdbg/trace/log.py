@@ -38,9 +38,11 @@ class RecordType(enum.IntEnum):
     UNCERTAIN = 9   # uncertain interrupts raised by a promoted backup (P8)
     END = 10        # the guest stopped (power off, halt, limit)
     ACK = 11        # backup -> primary: frames up to seq received (link only)
+    WRITE = 12      # a debugger wrote a register or memory: an input, applied at icount
 
 
 IO_READ, IO_WRITE = 0, 1
+WRITE_REGISTER, WRITE_MEMORY = 0, 1     # WRITE.target
 
 
 class EndReason(enum.IntEnum):
@@ -105,6 +107,9 @@ PAYLOADS: dict[RecordType, c.Struct] = {
     RecordType.UNCERTAIN: c.Struct("epoch" / c.Int64ub, "bits" / c.Int32ub),
     RecordType.END: c.Struct("icount" / c.Int64ub, "reason" / c.Int8ub, "digest" / c.Int64ub),
     RecordType.ACK: c.Struct("seq" / c.Int64ub),
+    RecordType.WRITE: c.Struct("icount" / c.Int64ub, "target" / c.Int8ub,   # WRITE_*
+                               "addr" / c.Int32ub,    # gdb register number or physical
+                               "data" / c.GreedyBytes),   # big-endian value / bytes
 }
 
 

@@ -131,13 +131,21 @@ class ReplayResult:
     records: int
 
 
-def replay(path: str | Path, sink: Callable[[bytes], None]) -> ReplayResult:
-    """Replay the log at ``path``.  Raises StreamError (bad log), SpecError (images
-    changed), Divergence (a digest, an access or the console does not match)."""
+def open_replay(path: str | Path, sink: Callable[[bytes], None]) -> Hypervisor:
+    """A replay session at instruction 0, for a debugger to drive."""
     header, records = read_log(path)
     spec = spec_from_header(header)
     r = Replayer(spec, header, records, sink)
-    stop = Hypervisor(r.machine, r).resume()
+    return Hypervisor(r.machine, r)
+
+
+def replay(path: str | Path, sink: Callable[[bytes], None]) -> ReplayResult:
+    """Replay the log at ``path``.  Raises StreamError (bad log), SpecError (images
+    changed), Divergence (a digest, an access or the console does not match)."""
+    hv = open_replay(path, sink)
+    r = hv.role
+    assert isinstance(r, Replayer)
+    stop = hv.resume()
     if stop.reason is StopReason.STARVED:         # ran out of log before an END record
         raise StreamError(f"the log ends without an END record at icount {stop.icount} "
                           f"(truncated?)", index=r.read)
