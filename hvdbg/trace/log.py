@@ -228,9 +228,6 @@ def decode(frame: bytes | memoryview, *, index: int | None = None,
     data = bytes(frame[start + st.size:n - 4]) if tail else b""
     if t is RecordType.EPOCHS and len(data) % 8:
         raise StreamError("EPOCHS payload is not whole digests", index=index, offset=offset)
-    if t is RecordType.END and fields[1] not in _END_REASONS:
-        raise StreamError(f"END record with unknown reason {fields[1]}", index=index,
-                          offset=offset)
     return Record(t, seq, fields, data)
 
 
@@ -408,6 +405,9 @@ def read_log(path: str | Path) -> tuple[Header, Iterator[Record]]:
                 rec = decode(head + rest, index=index, offset=pos)
                 if rec.seq != expect:
                     raise StreamError(f"sequence number {rec.seq}, expected {expect}",
+                                      index=index, offset=pos)
+                if rec.type is RecordType.END and rec.fields[1] not in _END_REASONS:
+                    raise StreamError(f"END record with unknown reason {rec.fields[1]}",
                                       index=index, offset=pos)
                 if rec.type is RecordType.DMA:
                     pa, n = rec.fields[1], len(rec.data)
