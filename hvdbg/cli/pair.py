@@ -12,6 +12,7 @@ import argparse
 import shlex
 import sys
 
+from hvdbg.cli import args as checks
 from hvdbg.cli.console import StdoutSink, StopSignals, start_stdin_reader
 from hvdbg.cli.run import add_gdb_arguments
 from hvdbg.machine.elf import GuestImageError
@@ -20,17 +21,6 @@ from hvdbg.machine.stop import StopReason
 from hvdbg.replication.link import FAULT_KINDS, LinkConfig
 from hvdbg.replication.pair import exit_status, run_pair
 from hvdbg.replication.roles import PROTOCOLS, ReplicationConfig
-
-
-def parse_fail_at(text: str) -> tuple[int, int]:
-    epoch, _, insn = text.partition(":")
-    try:
-        e, i = int(epoch, 0), int(insn, 0) if insn else 0
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected EPOCH[:INSN], got {text!r}") from None
-    if e < 0 or i < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0: {text}")
-    return e, i
 
 
 def add_replication_arguments(p: argparse.ArgumentParser) -> None:
@@ -48,21 +38,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     add_guest_arguments(p)
     add_replication_arguments(p)
-    p.add_argument("--timeout", type=float, metavar="S", help="stop after S seconds")
-    p.add_argument("--max-insns", type=int, metavar="N", help="stop at icount N")
-    p.add_argument("--fail-primary-at", type=parse_fail_at, metavar="EPOCH[:INSN]",
+    checks.add_run_limits(p)
+    p.add_argument("--fail-primary-at", type=checks.fail_at, metavar="EPOCH[:INSN]",
                    help="the primary stops dead at instruction INSN of epoch EPOCH "
                         "(fail-stop; an I/O access there is performed but never reported)")
-    p.add_argument("--detect-ms", type=float, default=50.0, metavar="MS",
-                   help="failure-detection timeout of the backup (default 50)")
-    p.add_argument("--link-latency-us", type=float, default=0.0, metavar="US",
+    p.add_argument("--detect-ms", type=checks.detect_ms, default=50.0, metavar="MS",
+                   help="failure-detection timeout of the backup, > 0 (default 50)")
+    p.add_argument("--link-latency-us", type=checks.latency_us, default=0.0, metavar="US",
                    help="one-way link latency (default 0)")
-    p.add_argument("--link-mbps", type=float, default=0.0, metavar="MBPS",
-                   help="link bandwidth in Mbit/s (default unlimited)")
+    p.add_argument("--link-mbps", type=checks.mbps, default=0.0, metavar="MBPS",
+                   help="link bandwidth in Mbit/s (default 0: unlimited)")
     p.add_argument("--link-fault", action="append", default=[], metavar="KIND@N",
                    help=f"inject a fault on message N; KIND: {', '.join(FAULT_KINDS)} "
                         "(detected and reported; repeatable)")
-    p.add_argument("--record", metavar="DIR", help="write the stream to DIR/stream.hvlog")
+    checks.add_record_arguments(p, help="write the stream to DIR/stream.hvlog")
     add_gdb_arguments(p)
     p.set_defaults(func=cmd_pair)
 
@@ -75,7 +64,7 @@ def _pair_gdb(args: argparse.Namespace, spec: GuestSpec, cfg: ReplicationConfig,
     from hvdbg.replication.pair import Pair
     try:
         pair = Pair(spec, cfg, link=link, record=args.record, sink=sink,
-                    command=shlex.join(["hvdbg", *sys.argv[1:]]))
+                    command=shlex.join(["hvdbg", *sys.argv[1:]]), force=args.force)
     except (GuestImageError, SpecError, MemoryError, OSError) as e:
         print(f"hvdbg pair: error: {e}", file=sys.stderr)
         return 2
@@ -117,7 +106,8 @@ def cmd_pair(args: argparse.Namespace) -> int:
             summary = run_pair(spec, cfg, link=link, fail_at=fail_at, record=args.record,
                                timeout=args.timeout, max_insns=args.max_insns, sink=sink,
                                command=shlex.join(["hvdbg", *sys.argv[1:]]),
-                               input_hook=start_stdin_reader, stopping=signals.event)
+                               input_hook=start_stdin_reader, stopping=signals.event,
+                               force=args.force)
     except (GuestImageError, SpecError, MemoryError, OSError) as e:
         print(f"hvdbg pair: error: {e}", file=sys.stderr)
         return 2

@@ -17,6 +17,7 @@ import sys
 import time
 
 from hvdbg import __version__
+from hvdbg.cli import args as checks
 from hvdbg.cli.console import (
     EscapeFilter,
     StdoutSink,
@@ -41,35 +42,18 @@ EPILOG = """exit status: 0 guest powered off; 2 usage error or unloadable image;
 3 instruction limit or timeout reached; 4 guest fault; 130/143 SIGINT/SIGTERM"""
 
 
-def _nonneg_int(text: str) -> int:
-    v = int(text, 0)
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0: {text}")
-    return v
-
-
-def _positive_float(text: str) -> float:
-    v = float(text)
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0: {text}")
-    return v
-
-
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("run", help="run a guest (console on stdin/stdout)",
                        description=__doc__, epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     add_guest_arguments(p)
-    p.add_argument("--max-insns", type=_nonneg_int, metavar="N",
-                   help="stop after N retired instructions (exit status 3)")
-    p.add_argument("--timeout", type=_positive_float, metavar="S",
-                   help="stop after S seconds of host time (exit status 3)")
+    checks.add_run_limits(p)
     p.add_argument("--stats", action="store_true",
                    help="print instructions retired and MIPS on stderr at exit")
-    p.add_argument("--record", metavar="DIR",
-                   help="record the run (epochs, digests, every I/O value) to "
-                        "DIR/stream.hvlog for hvdbg replay; interrupts then reach the guest "
-                        "at epoch ends, as under replication")
+    checks.add_record_arguments(
+        p, help="record the run (epochs, digests, every I/O value) to DIR/stream.hvlog "
+                "for hvdbg replay; interrupts then reach the guest at epoch ends, as "
+                "under replication")
     p.add_argument("--epoch", type=int, default=16384, metavar="N",
                    help="instructions per epoch with --record (default 16384)")
     add_gdb_arguments(p)
@@ -95,7 +79,8 @@ def _session(args: argparse.Namespace, spec: GuestSpec, machine: Machine,
     cfg = ReplicationConfig(args.epoch)
     writer = LogWriter(args.record, Header(
         __version__, "solo", cfg.protocol, cfg.epoch, spec.ram_mib, spec.clock, 1,
-        spec.image_digests(), spec.append, shlex.join(["hvdbg", *sys.argv[1:]])))
+        spec.image_digests(), spec.append, shlex.join(["hvdbg", *sys.argv[1:]])),
+        force=args.force)
     primary = Primary(machine, cfg, StreamOut(None, writer), ConsoleGate(sink, hold=False))
     return Hypervisor(machine, primary), writer
 

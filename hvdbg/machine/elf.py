@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import stat
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,12 +79,40 @@ def _pt_load(data: bytes, name: str, addr_mask: int = 0xFFFFFFFF
     return entry & addr_mask, segments
 
 
-def _read(path: str | Path) -> tuple[bytes, str]:
-    p = Path(path)
+# The largest file each image may be: the firmware region holds 8 MiB (the rest of a
+# firmware ELF is symbols), a vmlinux with its symbols stays well below 256 MiB, and an
+# initrd has to fit below 1 GiB of RAM (hw/hppa/machine.c).  A bigger file -- or an
+# endless one such as /dev/zero -- is refused instead of read without bound.
+IMAGE_LIMITS = {"bios": 64 << 20, "kernel": 256 << 20, "initrd": 1 << 30}
+_CHUNK = 1 << 20
+
+
+def read_image(path: str | Path, kind: str = "bios") -> bytes:
+    """The whole file ``path`` as the ``kind`` image (bios, kernel, initrd), at most
+    ``IMAGE_LIMITS[kind]`` bytes; GuestImageError names the file otherwise."""
+    p, limit = Path(path), IMAGE_LIMITS[kind]
+    too_big = GuestImageError(f"{p}: larger than {limit >> 20} MiB, the limit for a "
+                              f"{kind} image")
     try:
-        return p.read_bytes(), str(p)
+        with open(p, "rb") as f:
+            st = os.fstat(f.fileno())
+            if stat.S_ISDIR(st.st_mode):
+                raise GuestImageError(f"{p}: cannot read (Is a directory)")
+            if stat.S_ISREG(st.st_mode) and st.st_size > limit:
+                raise too_big
+            chunks, n = [], 0
+            while chunk := f.read(min(_CHUNK, limit + 1 - n)):
+                chunks.append(chunk)
+                n += len(chunk)
+                if n > limit:             # a device or pipe that does not end
+                    raise too_big
+            return b"".join(chunks)
     except OSError as e:
         raise GuestImageError(f"{p}: cannot read ({e.strerror or e})") from None
+
+
+def _read(path: str | Path, kind: str) -> tuple[bytes, str]:
+    return read_image(path, kind), str(path)
 
 
 def parse_firmware(data: bytes, name: str = "image") -> FirmwareImage:
@@ -101,7 +131,7 @@ def parse_firmware(data: bytes, name: str = "image") -> FirmwareImage:
 
 
 def read_firmware(path: str | Path) -> FirmwareImage:
-    return parse_firmware(*_read(path))
+    return parse_firmware(*_read(path, "bios"))
 
 
 def load_firmware(mem: PhysWriter, image: FirmwareImage) -> int:
@@ -132,4 +162,4 @@ def parse_kernel(data: bytes, name: str = "kernel") -> KernelImage:
 
 
 def read_kernel(path: str | Path) -> KernelImage:
-    return parse_kernel(*_read(path))
+    return parse_kernel(*_read(path, "kernel"))

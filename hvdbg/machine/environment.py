@@ -27,6 +27,7 @@ log = logging.getLogger("hvdbg.machine")
 
 EIRR_TIMER = 0x80000000           # interval timer: EIRR bit 0
 UART_TICK_NS = 2_000_000          # host interval behind the UART character timeout
+LOGGED_ADDRESSES = 256            # unmodelled I/O addresses reported (once each) at most
 
 
 class Device(Protocol):
@@ -106,7 +107,10 @@ class Environment:
         self.memory: MemoryPort | None = None  # where stores to RAM addresses go
         self.read_cpu_eirr: Callable[[], int] = lambda: self.pending_eirr
         self.timer = HostIntervalTimer()
-        self._logged: set[tuple[str, int]] = set()
+        self._logged: set[tuple[str, int]] = set()   # membership only: order never used
+        self._logged_full = False
+        self._busy: set[str] = set()                 # devices inside an access now
+        self._reentry_warned = False
         self._power_button = threading.Event()
 
         self.cpu_hpa = CpuHpa(raise_eirr=self._raise_eirr, read_eirr=lambda: self.read_cpu_eirr())
@@ -214,27 +218,61 @@ class Environment:
         return None
 
     def _unassigned(self, kind: str, pa: int, size: int) -> None:
-        # as QEMU's unassigned memory: reads 0, writes ignored; tell the log once
-        if (kind, pa) not in self._logged:
-            self._logged.add((kind, pa))
+        # as QEMU's unassigned memory: reads 0, writes ignored; tell the log once per
+        # address, for the first LOGGED_ADDRESSES addresses only (a guest sweeping I/O
+        # space must not grow host memory without bound)
+        key = (kind, pa)
+        if key in self._logged:
+            return
+        if len(self._logged) < LOGGED_ADDRESSES:
+            self._logged.add(key)
             log.warning("unmodelled I/O %s at %#010x (size %d): %s", kind, pa, size,
                         "reads as 0" if kind == "read" else "ignored")
+        elif not self._logged_full:
+            self._logged_full = True
+            log.warning("unmodelled I/O at more than %d addresses; no more are reported",
+                        LOGGED_ADDRESSES)
+
+    def _reentered(self, name: str, kind: str, pa: int) -> None:
+        # QEMU's memory re-entrancy guard: a device whose handler is running does not
+        # accept a second access (a device-initiated store into itself, possibly through
+        # other devices); reads give 0, writes are dropped, the warning comes once
+        if not self._reentry_warned:
+            self._reentry_warned = True
+            log.warning("blocked re-entrant I/O %s at %#010x: device %s is still handling "
+                        "an access (as QEMU's \"Blocked re-entrant IO\")", kind, pa, name)
 
     def io_read(self, pa: int, size: int) -> int:
         hit = self._find(pa)
         if hit is not None:
-            _, dev, off = hit
+            name, dev, off = hit
             if dev.decodes(off, size):
-                return dev.read(off, size)
+                busy = self._busy
+                if name in busy:
+                    self._reentered(name, "read", pa)
+                    return 0
+                busy.add(name)
+                try:
+                    return dev.read(off, size)
+                finally:
+                    busy.discard(name)
         self._unassigned("read", pa, size)
         return 0
 
     def io_write(self, pa: int, size: int, value: int) -> None:
         hit = self._find(pa)
         if hit is not None:
-            _, dev, off = hit
+            name, dev, off = hit
             if dev.decodes(off, size):
-                dev.write(off, size, value)
+                busy = self._busy
+                if name in busy:
+                    self._reentered(name, "write", pa)
+                    return
+                busy.add(name)
+                try:
+                    dev.write(off, size, value)
+                finally:
+                    busy.discard(name)
                 return
         self._unassigned("write", pa, size)
 

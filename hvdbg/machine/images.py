@@ -88,6 +88,23 @@ def cache_root() -> Path:
     return root / "guest"
 
 
+def _usable_cache_root() -> Path:
+    """cache_root(), created if needed; GuestBuildUnavailable (one line) if it cannot
+    be, e.g. HVDBG_CACHE names a file."""
+    root = cache_root()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        if not os.access(root, os.W_OK | os.X_OK):
+            raise PermissionError(13, "Permission denied")
+    except OSError as e:
+        where = f"HVDBG_CACHE={os.environ['HVDBG_CACHE']}" if os.environ.get("HVDBG_CACHE") \
+            else "~/.cache/hvdbg"
+        raise GuestBuildUnavailable(
+            f"cannot use the image cache {root} ({e.strerror or e}); {where} must be a "
+            "writable directory") from None
+    return root
+
+
 @dataclass
 class GuestImages:
     directory: Path
@@ -423,6 +440,7 @@ def build(force: bool = False, keep_build: bool = False, jobs: int | None = None
           on_cached: Callable[[GuestImages], None] | None = None) -> GuestImages:
     """Build (or find in the cache) vmlinux and initrd.gz; return where they are."""
     progress = progress or Progress()
+    _usable_cache_root()
     inp = inputs()
     if not force and (img := cached(inp)) is not None:
         if on_cached:

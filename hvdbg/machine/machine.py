@@ -17,6 +17,7 @@ from hvdbg.machine.elf import (
     KernelImage,
     load_firmware,
     read_firmware,
+    read_image,
     read_kernel,
 )
 from hvdbg.machine.environment import EIRR_TIMER, Environment
@@ -78,12 +79,7 @@ class Machine:
         -initrd I -append C``."""
         image = read_firmware(bios)
         kimage = read_kernel(kernel)
-        rd = None
-        if initrd is not None:
-            try:
-                rd = Path(initrd).read_bytes()
-            except OSError as e:
-                raise GuestImageError(f"{initrd}: cannot read ({e.strerror or e})") from None
+        rd = None if initrd is None else read_image(initrd, "initrd")
         self.boot(image, kimage, rd, cmdline)
         return kimage
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import argparse
 import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 
+from hvdbg.cli import args as checks
 from hvdbg.machine import memmap
+from hvdbg.machine.elf import GuestImageError, read_image
 from hvdbg.machine.environment import Environment
 from hvdbg.machine.machine import Machine
 
@@ -16,23 +17,16 @@ DEFAULT_FIRMWARE = "/usr/share/qemu/hppa-firmware.img"
 LINUX_RAM_MIB = 1024
 
 
-def _positive_int(text: str) -> int:
-    v = int(text, 0)
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0: {text}")
-    return v
-
-
 def add_guest_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--bios", metavar="PROG.elf",
+    p.add_argument("--bios", type=checks.nonempty, metavar="PROG.elf",
                    help="firmware or bare-metal PA-RISC ELF, loaded into the firmware region "
                         f"(default {DEFAULT_FIRMWARE}, SeaBIOS-hppa)")
-    p.add_argument("--kernel", metavar="VMLINUX",
+    p.add_argument("--kernel", type=checks.nonempty, metavar="VMLINUX",
                    help="Linux kernel ELF, started by the firmware (as qemu -kernel)")
-    p.add_argument("--initrd", metavar="FILE", help="initial ram disk (needs --kernel)")
+    p.add_argument("--initrd", type=checks.nonempty, metavar="FILE", help="initial ram disk (needs --kernel)")
     p.add_argument("--append", metavar="CMDLINE", default="",
                    help="kernel command line, e.g. \"console=ttyS0 panic=-1\"")
-    p.add_argument("-m", "--memory", type=_positive_int, metavar="MiB",
+    p.add_argument("-m", "--memory", type=checks.positive_int, metavar="MiB",
                    help=f"RAM size in MiB (default {memmap.DEFAULT_RAM_MIB}; "
                         f"{LINUX_RAM_MIB} with --kernel)")
     p.add_argument("--clock", choices=("virtual", "host"),
@@ -62,8 +56,8 @@ class GuestSpec:
         if ram * memmap.MIB > memmap.MAX_RAM:
             raise SpecError(f"-m {ram}: at most {memmap.MAX_RAM // memmap.MIB} MiB")
         clock = args.clock or ("host" if args.kernel else "virtual")
-        return cls(args.bios or DEFAULT_FIRMWARE, args.kernel, args.initrd, args.append,
-                   ram, clock)
+        bios = DEFAULT_FIRMWARE if args.bios is None else args.bios   # '' is no default
+        return cls(bios, args.kernel, args.initrd, args.append, ram, clock)
 
     def files(self) -> list[tuple[str, str]]:
         out = [("bios", self.bios)]
@@ -78,9 +72,9 @@ class GuestSpec:
         out = []
         for name, path in self.files():
             try:
-                out.append((name, path, hashlib.sha256(Path(path).read_bytes()).digest()))
-            except OSError as e:
-                raise SpecError(f"{path}: cannot read ({e.strerror or e})") from None
+                out.append((name, path, hashlib.sha256(read_image(path, name)).digest()))
+            except GuestImageError as e:
+                raise SpecError(str(e)) from None
         return out
 
     def boot(self, env: Environment | None = None) -> Machine:

@@ -95,7 +95,7 @@ class Pair:
         if record is not None:
             self.recorder = LogWriter(record, Header(
                 __version__, "pair", cfg.protocol, cfg.epoch, spec.ram_mib, spec.clock, 1,
-                spec.image_digests(), spec.append, command))
+                spec.image_digests(), spec.append, command), force=force)
             self.summary.log = str(self.recorder.path)
         self.gate = ConsoleGate(sink or _stdout, hold=cfg.protocol == "output-rule")
         self.backup = backup = Backup(mb, cfg)

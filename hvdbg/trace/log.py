@@ -13,6 +13,7 @@ hot path uses :mod:`struct` codecs *derived from* these definitions
 from __future__ import annotations
 
 import enum
+import errno
 import struct
 import zlib
 from collections.abc import Iterator
@@ -22,8 +23,12 @@ from typing import Any, BinaryIO
 
 import construct as c
 
+from hvdbg.machine import memmap
+
 FORMAT_VERSION = 1
 MAGIC = b"HVDBGLOG"
+CLOCKS = ("virtual", "host")
+IMAGE_NAMES = ("bios", "kernel", "initrd")
 
 
 class RecordType(enum.IntEnum):
@@ -52,6 +57,9 @@ class EndReason(enum.IntEnum):
     LIMIT = 3
     FAULT = 4
     STOPPED = 5
+
+
+_END_REASONS = frozenset(int(r) for r in EndReason)
 
 
 # ---- the schema -------------------------------------------------------------------
@@ -279,8 +287,41 @@ class Header:
             raise StreamError(f"malformed header: {e}", offset=0) from None
         v = parsed.body.value
         images = [(i.name, i.path, bytes(i.sha256)) for i in v.images]
-        return cls(v.hvdbg_version, v.role, v.protocol, v.epoch, v.ram_mib, v.clock,
-                   v.ticks_per_insn, images, v.append, v.command), len(head) + len(rest)
+        header = cls(v.hvdbg_version, v.role, v.protocol, v.epoch, v.ram_mib, v.clock,
+                     v.ticks_per_insn, images, v.append, v.command)
+        problem = header.problem()
+        if problem:
+            raise StreamError(f"header describes no machine hvdbg can build: {problem}",
+                              offset=0)
+        return header, len(head) + len(rest)
+
+    def problem(self) -> str:
+        """Why this header cannot describe a recorded run ("" if it can): what a forged
+        or foreign header with a valid CRC is caught by, before anything is built."""
+        # imported here: roles imports this module
+        from hvdbg.replication.roles import ReplicationConfig
+        try:
+            ReplicationConfig(self.epoch)
+        except ValueError as e:
+            return str(e)
+        if not 0 < self.ram_mib * memmap.MIB <= memmap.MAX_RAM:
+            return f"RAM size {self.ram_mib} MiB (1 .. {memmap.MAX_RAM // memmap.MIB})"
+        if self.clock not in CLOCKS:
+            return f"clock {self.clock!r} (one of {', '.join(CLOCKS)})"
+        if not 1 <= self.ticks_per_insn <= 0xFFFFFFFF:
+            return f"ticks per instruction {self.ticks_per_insn}"
+        names = [name for name, _, _ in self.images]
+        if len(set(names)) != len(names) or not set(names) <= set(IMAGE_NAMES):
+            return f"images {names} (each of {', '.join(IMAGE_NAMES)} at most once)"
+        if "bios" not in names:
+            return "no firmware image"
+        if "initrd" in names and "kernel" not in names:
+            return "an initrd without a kernel"
+        return ""
+
+    @property
+    def ram_size(self) -> int:
+        return self.ram_mib * memmap.MIB
 
 
 # ---- files --------------------------------------------------------------------------
@@ -288,16 +329,36 @@ class Header:
 LOG_NAME = "stream.hvlog"
 
 
+class LogExistsError(FileExistsError):
+    """The directory already holds a recording (and ``force`` was not given)."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
 class LogWriter:
     """Appends frames (already encoded, as sent on the link) to ``DIR/stream.hvlog``.
-    Thread-safe enough for one writer at a time, which the roles guarantee."""
+    Thread-safe enough for one writer at a time, which the roles guarantee.
 
-    def __init__(self, directory: str | Path, header: Header) -> None:
+    A directory that already holds a log is refused (:class:`LogExistsError`, an
+    OSError) unless ``force``.  The header goes out at once, so a run that stops before
+    its first record still leaves a valid log; only the END record the roles write last
+    marks a log complete (a crash leaves a log that replay reports as truncated)."""
+
+    def __init__(self, directory: str | Path, header: Header, force: bool = False) -> None:
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.path = self.dir / LOG_NAME
-        self._f = open(self.path, "wb", buffering=1 << 20)  # noqa: SIM115 (closed in close())
+        mode = "wb" if force else "xb"
+        try:
+            self._f = open(self.path, mode, buffering=1 << 20)  # noqa: SIM115 (close())
+        except FileExistsError:
+            raise LogExistsError(
+                errno.EEXIST, f"{self.dir} already holds a recording ({LOG_NAME}); "
+                "pass --force to overwrite it, or record to another directory",
+                str(self.path)) from None
         self._f.write(header.build())
+        self._f.flush()
         self.frames = 0
         self.bytes = 0
 
@@ -328,6 +389,8 @@ def read_log(path: str | Path) -> tuple[Header, Iterator[Record]]:
         f.close()
         raise
 
+    ram = header.ram_size
+
     def records() -> Iterator[Record]:
         pos, index, expect = offset, 0, 0
         with f:
@@ -348,6 +411,15 @@ def read_log(path: str | Path) -> tuple[Header, Iterator[Record]]:
                 if rec.seq != expect:
                     raise StreamError(f"sequence number {rec.seq}, expected {expect}",
                                       index=index, offset=pos)
+                if rec.type is RecordType.END and rec.fields[1] not in _END_REASONS:
+                    raise StreamError(f"END record with unknown reason {rec.fields[1]}",
+                                      index=index, offset=pos)
+                if rec.type is RecordType.DMA:
+                    pa, n = rec.fields[1], len(rec.data)
+                    if not (pa + n <= ram or memmap.in_firmware(pa, n)):
+                        raise StreamError(f"DMA record writes {pa:#010x}+{n:#x}, beyond "
+                                          f"the recorded machine's RAM and firmware",
+                                          index=index, offset=pos)
                 yield rec
                 pos += n
                 index += 1
