@@ -1,4 +1,4 @@
-"""The ``hvdbg`` command line: one subcommand module per verb (run, pair, replay, guest;
+"""The ``hvdbg`` command line: one subcommand module per verb (run, pair, replay, log, guest;
 later gdb), each providing ``add_parser(subparsers)``."""
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import sys
 from collections.abc import Sequence
 
 from hvdbg import __version__
-from hvdbg.cli import guest, pair, replay, run
+from hvdbg.cli import guest, log, pair, replay, run
 
-SUBCOMMANDS = (run, pair, replay, guest)
+SUBCOMMANDS = (run, pair, replay, log, guest)
 
 
 def build_parser() -> argparse.ArgumentParser:
