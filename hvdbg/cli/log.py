@@ -83,7 +83,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def _fail(msg: str) -> int:
-    print(f"hvdbg log: {msg}", file=sys.stderr)
+    # one line even when a message is not (construct's parse errors span two)
+    print(f"hvdbg log: {'; '.join(filter(None, msg.splitlines()))}", file=sys.stderr)
     return EXIT_BAD
 
 

@@ -382,7 +382,7 @@ def _num(x: float | None) -> str:
 PID = 1
 TID_EPOCHS, TID_IO, TID_IRQ, TID_ENV, TID_DEV, TID_REPL = 1, 2, 3, 4, 5, 6
 THREADS = {TID_EPOCHS: "epochs", TID_IO: "I/O", TID_IRQ: "interrupts",
-           TID_ENV: "environment reads", TID_DEV: "DMA and output",
+           TID_ENV: "environment (CR16)", TID_DEV: "DMA and output",
            TID_REPL: "replication (failover, end)"}
 
 
@@ -458,7 +458,9 @@ class ChromeTraceWriter:
             self._instant(TID_IRQ, f"IRQ {f[1]:#x}", e.span.first_icount,
                           {"epoch": f[0], "eirr_bits": f"{f[1]:#010x}", "seq": rec.seq})
         elif t is R.ENV:
-            self._instant(TID_ENV, f"ENV {f[1]}", f[0],
+            # which 16 is HV_ENV_CR16 (csrc/hvcore.h); a record does not say whether the
+            # value was read (mfctl) or written (mtctl, the timer compare)
+            self._instant(TID_ENV, "ENV cr16" if f[1] == 16 else f"ENV {f[1]}", f[0],
                           {"which": f[1], "value": f[2], "icount": f[0], "seq": rec.seq})
         elif t is R.DMA:
             self._instant(TID_DEV, f"DMA {f[1]:#x}", f[0],
