@@ -147,9 +147,9 @@ def _print(args: argparse.Namespace, lf: Any, sel: Selection, clock: GuestClock 
             out.write(json.dumps(header_json(lf)) + "\n")
         else:
             out.write("\n".join(header_lines(lf)) + "\n")
-    write = out.write
+    write, every = out.write, sel.everything
     for e in lf.entries():
-        if sel.matches(e):
+        if every or sel.matches(e):
             write(json.dumps(record_json(e, clock)) + "\n" if args.json
                   else format_record(e.rec) + "\n")
 
@@ -167,9 +167,10 @@ def _summaries(args: argparse.Namespace, lf: Any, sel: Selection, clock: GuestCl
         trace_f = open(trace_tmp, "w", encoding="utf-8") if trace_tmp else None  # noqa: SIM115
         try:
             trace = ChromeTraceWriter(trace_f, lf, sel, clock) if trace_f else None
+            every = sel.everything
             for e in lf.entries():
                 stats.see(e)
-                if not sel.matches(e):
+                if not (every or sel.matches(e)):
                     continue
                 stats.add(e)
                 if trace is not None:

@@ -113,6 +113,7 @@ def locate(rec: Record, epoch_len: int) -> Span:
 class Entry(NamedTuple):
     rec: Record
     offset: int                 # byte offset of the frame in the file
+    size: int                   # bytes of the frame
     span: Span
 
 
@@ -130,8 +131,9 @@ class LogFile:
     def entries(self) -> Iterator[Entry]:
         pos, L = self.header_bytes, self.header.epoch
         for n, rec in enumerate(self.records, 1):
-            yield Entry(rec, pos, locate(rec, L))
-            pos += rec.frame_size
+            size = rec.frame_size
+            yield Entry(rec, pos, size, locate(rec, L))
+            pos += size
             if self.progress is not None and not n & 0xFFF:
                 self.progress(pos)
 
@@ -284,7 +286,7 @@ def record_json(e: Entry, clock: GuestClock | None) -> dict[str, Any]:
     that a payload field called ``kind`` or ``size`` never shadows ours."""
     rec, s = e.rec, e.span
     d: dict[str, Any] = {
-        "type": rec.type.name, "seq": rec.seq, "offset": e.offset, "bytes": rec.frame_size,
+        "type": rec.type.name, "seq": rec.seq, "offset": e.offset, "bytes": e.size,
         "epoch": s.first_epoch, "epoch_last": s.last_epoch,
         "icount": s.first_icount, "icount_last": s.last_icount,
         "time_us": None if clock is None else clock.us(s.first_icount),
@@ -319,7 +321,7 @@ class LogStats:
     def add(self, e: Entry) -> None:
         t = e.rec.type
         self.count[t] = self.count.get(t, 0) + 1
-        self.nbytes[t] = self.nbytes.get(t, 0) + e.rec.frame_size
+        self.nbytes[t] = self.nbytes.get(t, 0) + e.size
         if t is R.EPOCHS:
             self.epochs_seen += sum(1 for ep in range(e.span.first_epoch, e.span.last_epoch + 1)
                                     if self.sel.epoch_ok(ep))
@@ -515,7 +517,7 @@ class EpochSeries:
     def add(self, e: Entry) -> None:
         t, ep = e.rec.type, e.span.last_epoch
         self._grow(ep)
-        self.nbytes[ep] += e.rec.frame_size
+        self.nbytes[ep] += e.size
         if t is R.IO:
             self.io[ep] += 1
         elif t is R.IRQ:
