@@ -28,6 +28,7 @@ from hvdbg.trace.inspect import (
     ChromeTraceWriter,
     EpochSeries,
     GuestClock,
+    LogFile,
     LogStats,
     Progress,
     Selection,
@@ -121,7 +122,7 @@ def cmd_log(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
 
 
-def _run(args: argparse.Namespace, lf: Any, sel: Selection, clock: GuestClock | None,
+def _run(args: argparse.Namespace, lf: LogFile, sel: Selection, clock: GuestClock | None,
          printing: bool) -> int:
     out = sys.stdout
     try:
@@ -140,7 +141,7 @@ def _run(args: argparse.Namespace, lf: Any, sel: Selection, clock: GuestClock | 
         return EXIT_PIPE
 
 
-def _print(args: argparse.Namespace, lf: Any, sel: Selection, clock: GuestClock | None,
+def _print(args: argparse.Namespace, lf: LogFile, sel: Selection, clock: GuestClock | None,
            out: TextIO) -> None:
     if not args.no_header:
         if args.json:
@@ -154,7 +155,7 @@ def _print(args: argparse.Namespace, lf: Any, sel: Selection, clock: GuestClock 
                   else format_record(e.rec) + "\n")
 
 
-def _summaries(args: argparse.Namespace, lf: Any, sel: Selection, clock: GuestClock,
+def _summaries(args: argparse.Namespace, lf: LogFile, sel: Selection, clock: GuestClock,
                out: TextIO) -> int:
     what = "/".join(w for w, on in (("stats", args.stats), ("trace", args.chrome_trace),
                                     ("plot", args.plot)) if on)

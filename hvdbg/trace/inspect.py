@@ -330,8 +330,9 @@ class LogStats:
 
     def report(self) -> dict[str, Any]:
         lo, hi = self.sel.icount_window(self.lf.header.epoch)
-        end = self.reach if hi is None else min(hi, self.reach)
-        insns = max(end - lo, 0)
+        # a window past the log's end covers no guest time
+        end = max(lo, self.reach if hi is None else min(hi, self.reach))
+        insns = end - lo
         secs = self.clock.seconds(insns)
         total_n, total_b = sum(self.count.values()), sum(self.nbytes.values())
 
@@ -570,27 +571,35 @@ def write_plot(series: EpochSeries, out: str | Path, title: str,
 # ---- progress -------------------------------------------------------------------------
 
 class Progress:
-    """``\\r`` progress on stderr for long passes, only on a terminal and only for big
-    logs (a pipe or a log file would collect the carriage returns)."""
+    """``\\r`` progress on stderr for long passes: only on a terminal (a pipe or a log
+    file would collect the carriage returns) and only once a pass has taken a second —
+    a big log, at a few MB/s of decoding — so short runs print nothing."""
 
-    BIG = 64 << 20
+    AFTER_S = 1.0
+    EVERY_S = 0.25
 
-    def __init__(self, total: int, label: str, stream: IO[str] | None = None) -> None:
+    def __init__(self, total: int, label: str, stream: IO[str] | None = None,
+                 now: Callable[[], float] = time.monotonic) -> None:
         self.stream = stream if stream is not None else sys.stderr
-        self.enabled = total >= self.BIG and self.stream.isatty()
-        self.total, self.label, self.last = total, label, 0.0
+        self.enabled = self.stream.isatty()
+        self.total, self.label, self.now = total, label, now
+        self.start = now()
+        self.last = 0.0
+        self.shown = False
 
     def __call__(self, pos: int) -> None:
-        now = time.monotonic()
-        if not self.enabled or now - self.last < 0.25:
+        if not self.enabled:
             return
-        self.last = now
+        t = self.now()
+        if t - self.start < self.AFTER_S or t - self.last < self.EVERY_S:
+            return
+        self.last, self.shown = t, True
         pct = math.floor(100 * pos / self.total) if self.total else 100
         self.stream.write(f"\rhvdbg log: {self.label} {pct}% "
                           f"({pos >> 20} of {self.total >> 20} MiB)")
         self.stream.flush()
 
     def done(self) -> None:
-        if self.enabled and self.last:
+        if self.shown:
             self.stream.write("\r\x1b[K")
             self.stream.flush()
