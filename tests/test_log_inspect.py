@@ -313,6 +313,17 @@ def test_header_with_impossible_values(tmp_path: Path) -> None:
     h = L.Header("test", "solo", "refined", 0, 16, "virtual", 1, [])
     (tmp_path / "z").write_bytes(h.build())
     assert_one_line_error(hvdbg("log", str(tmp_path / "z")), "epoch of 0")
+    # no CR16 rate: the records still print, without guest times; --stats cannot
+    h = L.Header("test", "solo", "refined", EPOCH, 16, "virtual", 0, [])
+    (tmp_path / "t").write_bytes(h.build() + L.encode(R.HEARTBEAT, 0, (5,)))
+    r = hvdbg("log", str(tmp_path / "t"), "--json", "--no-header")
+    assert r.returncode == 0 and json.loads(r.stdout)["time_us"] is None
+    assert_one_line_error(hvdbg("log", str(tmp_path / "t"), "--stats"), "0 CR16 ticks")
+
+
+def test_frame_size_is_the_encoded_length(tmp_path: Path) -> None:
+    for frame in synthetic(tmp_path / "s"):
+        assert L.decode(frame).frame_size == len(frame)
 
 
 def test_unwritable_trace_output(synth: Path, tmp_path: Path) -> None:
