@@ -529,6 +529,15 @@ def test_chrome_trace_every_kind_and_filters(synth: Path, tmp_path: Path) -> Non
     assert [ev["name"] for ev in evs if ev["ph"] == "X"] == ["epoch 2", "epoch 3"]
     assert sorted(ev["args"]["icount"] for ev in evs if ev["name"].startswith("IO")) == \
         [2010, 2020, 3010, 3020]
+    # an instruction range clips the epochs too; the last, partial epoch comes with END
+    # (at 6500), so only when END is in the range
+    for window, want in (("2500:3500", ["epoch 2", "epoch 3"]), ("6200:", ["epoch 6"]),
+                         ("5999:6001", ["epoch 5"]), ("5999:", ["epoch 5", "epoch 6"])):
+        r = hvdbg("log", str(synth), "--chrome-trace", str(out), "--kind", "epochs,end",
+                  "--icount", window)
+        assert r.returncode == 0
+        evs = check_trace_format(json.loads(out.read_text()))
+        assert [ev["name"] for ev in evs if ev["ph"] == "X"] == want, window
 
 
 # ---- the plot ------------------------------------------------------------------------

@@ -195,9 +195,14 @@ class Selection:
     def wants(self, t: RecordType) -> bool:
         return self.kinds is None or t in self.kinds
 
-    def epoch_ok(self, e: int) -> bool:
+    def epoch_ok(self, e: int, epoch_len: int) -> bool:
+        """Epoch ``e`` is in the epoch range and overlaps the instruction range (an
+        EPOCHS record that is selected may cover epochs that are not)."""
         lo, hi = self.epochs
-        return e >= lo and (hi is None or e < hi)
+        if e < lo or (hi is not None and e >= hi):
+            return False
+        lo, hi = self.icounts
+        return (e + 1) * epoch_len > lo and (hi is None or e * epoch_len < hi)
 
     def matches(self, e: Entry) -> bool:
         if not self.wants(e.rec.type):
@@ -324,7 +329,7 @@ class LogStats:
         self.nbytes[t] = self.nbytes.get(t, 0) + e.size
         if t is R.EPOCHS:
             self.epochs_seen += sum(1 for ep in range(e.span.first_epoch, e.span.last_epoch + 1)
-                                    if self.sel.epoch_ok(ep))
+                                    if self.sel.epoch_ok(ep, self.lf.header.epoch))
         elif t is R.PROMOTE:
             self.promotions.append((e.rec.fields[0], e.rec.fields[1]))
 
@@ -446,7 +451,7 @@ class ChromeTraceWriter:
         rec, t, f, L = e.rec, e.rec.type, e.rec.fields, self.L
         if t is R.EPOCHS:
             for ep, digest in rec.epochs():
-                if self.sel.epoch_ok(ep) and ep >= self.next_epoch:
+                if self.sel.epoch_ok(ep, L) and ep >= self.next_epoch:
                     self._epoch(ep, ep * L, (ep + 1) * L,
                                 {"epoch": ep, "digest": f"{digest:#018x}", "by": self._by(ep)})
                 self.next_epoch = max(self.next_epoch, ep + 1)
@@ -482,12 +487,12 @@ class ChromeTraceWriter:
             self._instant(TID_REPL, "UNCERTAIN interrupts", e.span.first_icount,
                           {"epoch": f[0], "eirr_bits": f"{f[1]:#010x}", "seq": rec.seq})
         elif t is R.END:
-            # the last epoch ended early: show what ran of it
-            if self.sel.wants(R.EPOCHS) and self.sel.epoch_ok(self.next_epoch) \
-                    and f[0] > self.next_epoch * L:
-                ep = self.next_epoch
+            # the last epoch ended early (no EPOCHS record has it): show what ran of it
+            ep = f[0] // L
+            if self.sel.wants(R.EPOCHS) and f[0] > ep * L and ep >= self.next_epoch \
+                    and self.sel.epoch_ok(ep, L):
                 self._epoch(ep, ep * L, f[0], {"epoch": ep, "partial": True, "by": self._by(ep)})
-                self.next_epoch += 1
+                self.next_epoch = ep + 1
             self._instant(TID_REPL, f"END {_end_reason(f[1])}", f[0],
                           {"icount": f[0], "digest": f"{f[2]:#018x}", "seq": rec.seq},
                           scope="g")
