@@ -297,7 +297,7 @@ def test_elf_missing_file(tmp_path: Path) -> None:
 
 machine_mod = pytest.importorskip("hvdbg.machine.machine")
 Machine = machine_mod.Machine
-from hvdbg.machine.stop import StopReason  # noqa: E402
+from hvdbg.machine.stop import StopReason
 
 
 def test_boot_state_as_qemu(tmp_path: Path) -> None:

@@ -240,7 +240,7 @@ def hvdbg(*args: str) -> subprocess.CompletedProcess[bytes]:
 def test_record_and_replay_cli(crcsort: str, tmp_path: Path) -> None:
     rec = tmp_path / "run"
     r = hvdbg("pair", "--bios", crcsort, "--epoch", "4096", "--record", str(rec),
-              "--fail-primary-at", "300:17")
+              "--fail-primary-at", "300:17", "--detect-ms", "1000")  # no false suspicion
     assert r.returncode == 0, r.stderr
     assert b"failover: primary died at icount 1228817" in r.stderr
     p = hvdbg("replay", str(rec))

@@ -173,6 +173,16 @@ class Record:
         except KeyError:
             raise AttributeError(name) from None
 
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        """Names of :attr:`fields`, in schema order (for tools that print records)."""
+        return _CODECS[self.type][1]
+
+    @property
+    def frame_size(self) -> int:
+        """Bytes this record takes in a stream or file: frame head, payload, CRC."""
+        return FRAME_OVERHEAD + _CODECS[self.type][0].size + len(self.data)
+
     def epochs(self) -> list[tuple[int, int]]:
         """EPOCHS: ``[(epoch, digest), ...]``."""
         first = self.fields[0]
