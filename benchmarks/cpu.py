@@ -5,18 +5,25 @@ a sieve, FP dot products) under hvdbg and under QEMU, in one run.
 Prints, for each emulator, the median wall time of several runs, the guest
 instructions retired (counted by hvdbg; the guest is deterministic, so QEMU executes
 the same instructions) and millions of instructions per second, then the ratio.
-Start-up cost is measured with a trivial guest and subtracted ("net").
+Start-up cost is measured with a trivial guest and subtracted ("net").  The runs of
+the emulators alternate, so a change in machine load hits all of them alike.
+
+Columns: hvdbg; QEMU plain (TCG, no exact counting); QEMU recording
+(``-icount shift=0,rr=record``: exact instruction counting plus a record/replay log,
+the closest QEMU comes to what hvdbg does on every run).
 
     python benchmarks/cpu.py [--scale N] [--runs N]
 """
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -33,9 +40,13 @@ def build(scale: int) -> Path:
 
 
 def timed(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess[bytes]]:
+    env = None
+    if cmd[0].startswith("PYTHONPATH="):          # hvdbg from another tree (--baseline)
+        env = {**os.environ, "PYTHONPATH": cmd[0].split("=", 1)[1]}
+        cmd = cmd[1:]
     t0 = time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, stdin=subprocess.DEVNULL, timeout=3600,
-                       check=False)
+                       check=False, env=env)
     dt = time.perf_counter() - t0
     if r.returncode != 0:
         raise SystemExit(f"{cmd[0]} failed ({r.returncode}): {r.stderr.decode()[-500:]}")
@@ -46,9 +57,12 @@ def hvdbg_cmd(elf: Path) -> list[str]:
     return [sys.executable, "-m", "hvdbg", "run", "--bios", str(elf), "--stats"]
 
 
-def qemu_cmd(elf: Path) -> list[str]:
-    return ["qemu-system-hppa", "-bios", str(elf), "-nographic", "-nodefaults", "-serial",
-            "stdio", "-monitor", "none", "-no-reboot", "-m", "256"]
+def qemu_cmd(elf: Path, rrfile: Path | None = None) -> list[str]:
+    cmd = ["qemu-system-hppa", "-bios", str(elf), "-nographic", "-nodefaults", "-serial",
+           "stdio", "-monitor", "none", "-no-reboot", "-m", "256"]
+    if rrfile is not None:
+        cmd += ["-icount", f"shift=0,rr=record,rrfile={rrfile}"]
+    return cmd
 
 
 def instructions(stderr: bytes) -> int:
@@ -58,43 +72,59 @@ def instructions(stderr: bytes) -> int:
     return int(m.group(1).replace(",", "").replace("_", ""))
 
 
-def median_time(cmd: list[str], runs: int) -> tuple[float, subprocess.CompletedProcess[bytes]]:
-    times, last = [], None
+def median_times(cmds: dict[str, list[str]], runs: int
+                 ) -> dict[str, tuple[float, subprocess.CompletedProcess[bytes]]]:
+    """Median wall time of each command, the commands run in turn (alternating)."""
+    times: dict[str, list[float]] = {k: [] for k in cmds}
+    last: dict[str, subprocess.CompletedProcess[bytes]] = {}
     for _ in range(runs):
-        dt, last = timed(cmd)
-        times.append(dt)
-    assert last is not None
-    return statistics.median(times), last
+        for k, cmd in cmds.items():
+            dt, last[k] = timed(cmd)
+            times[k].append(dt)
+    return {k: (statistics.median(times[k]), last[k]) for k in cmds}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scale", type=int, default=20, help="work multiplier (default 20)")
     ap.add_argument("--runs", type=int, default=5, help="runs per emulator (median)")
+    ap.add_argument("--baseline", type=Path, metavar="DIR",
+                    help="also time hvdbg from the source tree DIR (its core built in place), "
+                         "e.g. an export of an older commit, as the column 'baseline'")
     args = ap.parse_args()
     if not shutil.which("qemu-system-hppa"):
         raise SystemExit("qemu-system-hppa not found: apt-get install qemu-system-misc")
 
     bench = build(args.scale)
     empty = gb.build(gb.guest("hello"))
+    load = os.getloadavg()[0]
 
-    h_empty, _ = median_time(hvdbg_cmd(empty), args.runs)
-    q_empty, _ = median_time(qemu_cmd(empty), args.runs)
-    h_t, h_r = median_time(hvdbg_cmd(bench), args.runs)
-    q_t, q_r = median_time(qemu_cmd(bench), args.runs)
-    if h_r.stdout != q_r.stdout:
-        raise SystemExit("hvdbg and QEMU printed different checksums:\n"
-                         f"hvdbg: {h_r.stdout!r}\nqemu:  {q_r.stdout!r}")
-    n = instructions(h_r.stderr)
+    with tempfile.TemporaryDirectory() as tmp:
+        rr = Path(tmp) / "record.rr"
+        emus = {"hvdbg": hvdbg_cmd, "qemu": qemu_cmd,
+                "qemu-rr": lambda elf: qemu_cmd(elf, rr)}
+        if args.baseline:
+            emus["baseline"] = lambda elf: [f"PYTHONPATH={args.baseline.resolve()}",
+                                            *hvdbg_cmd(elf)]
+        startup = median_times({k: f(empty) for k, f in emus.items()}, args.runs)
+        res = median_times({k: f(bench) for k, f in emus.items()}, args.runs)
+    outputs = {k: r.stdout for k, (_, r) in res.items()}
+    if len(set(outputs.values())) != 1:
+        raise SystemExit(f"the emulators printed different checksums: {outputs!r}")
+    n = instructions(res["hvdbg"][1].stderr)
 
-    print(f"guest: {bench.name}  ({n:,} instructions; median of {args.runs} runs)")
-    print(f"{'':8} {'wall s':>8} {'net s':>8} {'MIPS(net)':>10}")
-    h_net, q_net = max(h_t - h_empty, 1e-6), max(q_t - q_empty, 1e-6)
-    print(f"{'hvdbg':8} {h_t:8.3f} {h_net:8.3f} {n / h_net / 1e6:10.1f}")
-    print(f"{'qemu':8} {q_t:8.3f} {q_net:8.3f} {n / q_net / 1e6:10.1f}")
-    print(f"hvdbg / qemu speed: {q_net / h_net:.3f}x   (start-up: hvdbg {h_empty:.3f} s, "
-          f"qemu {q_empty:.3f} s)")
-
+    print(f"guest: {bench.name}  ({n:,} instructions; median of {args.runs} alternating "
+          f"runs; load average at start {load:.2f})")
+    print(f"{'':9} {'wall s':>8} {'net s':>8} {'MIPS(net)':>10} {'start-up s':>11}")
+    net = {}
+    for k, (t, _) in res.items():
+        net[k] = max(t - startup[k][0], 1e-6)
+        print(f"{k:9} {t:8.3f} {net[k]:8.3f} {n / net[k] / 1e6:10.1f} {startup[k][0]:11.3f}")
+    print(f"hvdbg / qemu speed: {net['qemu'] / net['hvdbg']:.3f}x   "
+          f"hvdbg / qemu-rr speed: {net['qemu-rr'] / net['hvdbg']:.3f}x   "
+          f"(load average at end {os.getloadavg()[0]:.2f})")
+    if "baseline" in net:
+        print(f"hvdbg / baseline speed: {net['baseline'] / net['hvdbg']:.3f}x")
 
 if __name__ == "__main__":
     main()

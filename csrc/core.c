@@ -33,6 +33,10 @@ static inline uint8_t *phys_ptr(hv_vm_t *vm, uint32_t pa, uint32_t len)
     return NULL;
 }
 
+/* the predecoded fast path (fastpath.h, included below) */
+static void fp_page_reset(hv_vm_t *vm, uint32_t index);
+static void fp_free(hv_vm_t *vm);
+
 static inline void io_clear(hv_vm_t *vm)
 {
     vm->io_nlog = 0;
@@ -70,6 +74,8 @@ int hv_phys_write(hv_vm_t *vm, uint32_t pa, const uint8_t *buf, uint32_t len)
         if (chunk > len) chunk = len;
         memcpy(phys_ptr(vm, pa, chunk), buf, chunk);
         core_mark_dirty(vm, pa);
+        fp_page_reset(vm, pa < vm->ram_size ? pa >> PAGE_SHIFT
+                          : (vm->ram_size >> PAGE_SHIFT) + ((pa - FW_BASE) >> PAGE_SHIFT));
         buf += chunk; pa += chunk; len -= chunk;
     }
     vm->code_host = NULL;   /* the debugger may have patched code */
@@ -106,6 +112,7 @@ hv_vm_t *hv_vm_new(uint32_t ram_bytes)
 void hv_vm_free(hv_vm_t *vm)
 {
     if (!vm) return;
+    fp_free(vm);                  /* first: it clears marks in vm->dirty */
     free(vm->ram);
     free(vm->fw);
     free(vm->dirty);
@@ -1131,6 +1138,8 @@ static inline int execute(hv_vm_t *vm, uint32_t insn)
     }
 }
 
+#include "fastpath.h"
+
 /* ===================================================================== */
 /* interruptions                                                          */
 /* ===================================================================== */
@@ -1309,6 +1318,7 @@ void hv_run(hv_vm_t *vm, uint64_t budget, uint32_t flags, hv_exit_t *out)
     uint64_t end = s->icount + budget;
     if (end < s->icount) end = ~0ull;
     int skip_bp = (flags & HV_RUN_SKIP_BP) != 0;
+    int fast = (flags & HV_RUN_REFERENCE) == 0;
     core_note_event(vm);
     vm->queue_replaced = 0;
     vm->io_pos = 0;                          /* replay the I/O journal from its start */
@@ -1419,7 +1429,17 @@ void hv_run(hv_vm_t *vm, uint64_t budget, uint32_t flags, hv_exit_t *out)
             s->iaoq_b = qb;
             uint32_t psw_before = s->psw;
             s->icount = ic;                       /* system ops may read the clock */
+            if (fast && !vm->slow && s->iasq_f == s->iasq_b) {
+                /* the predecoded fast path runs from here until something is due,
+                 * the code page changes, or an instruction needs the code below */
+                int fr = run_fast(vm, chost, ckey, &insn, &r);
+                qf = s->iaoq_f; qb = s->iaoq_b; ic = s->icount;
+                if (fr == FAST_TOP)
+                    continue;
+                goto have_result;
+            }
             r = execute(vm, insn);
+        have_result:
             if (LIKELY(r == EX_OK)) {
                 qf = qb;
                 s->iasq_f = s->iasq_b;

@@ -30,6 +30,9 @@
 
 /* flags for hv_run() */
 #define HV_RUN_SKIP_BP      1  /* do not stop on a breakpoint at the first instruction executed */
+#define HV_RUN_REFERENCE    2  /* execute every instruction on the reference path (no predecoded
+                                  fast path); results are identical, only slower: exactness
+                                  tests compare the two */
 
 /* watchpoint kinds (bit set) */
 #define HV_WATCH_READ       1

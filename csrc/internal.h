@@ -93,6 +93,12 @@ typedef struct tcache_entry {
     uint8_t  ok_read, ok_write, ok_exec, priv;  /* permissions precomputed for privilege `priv` */
 } tcache_entry_t;
 
+/* the translation-cache slot of space:page (mmu.c fills it; the fast path reads it) */
+static inline uint32_t tc_index(uint32_t space, uint32_t page)
+{
+    return (page ^ (space * 0x9E3779B1u >> 16)) & (TCACHE_SIZE - 1);
+}
+
 #define MAX_BP 64
 #define MAX_WP 16
 
@@ -153,6 +159,16 @@ struct hv_vm {
     uint64_t last_deliver_icount;    /* interruption-loop detection */
     uint32_t deliver_streak;
 
+    /* ---- the predecoded fast path (fastpath.h, part of core.c) ----
+     * A pure host-side cache: each physical code page the fast path runs gets a table of
+     * decoded entries, filled lazily.  Keyed by physical page, so TLB and PSW changes never
+     * make an entry wrong (they only change which page the run loop fetches from); stores
+     * to a decoded page drop the entries of the words written (DIRTY_CODE below). */
+    struct fp_page **fp_map;         /* per page index (as dirty[]): its table or NULL */
+    struct fp_page **fp_pool;        /* the tables allocated, for eviction and freeing */
+    uint32_t fp_n;                   /* tables in fp_pool */
+    const void *fp_decode;           /* the "not decoded yet" handler an entry is reset to */
+
     /* ---- epochs (core.c) and digests (digest.c): architecture sections 2 and 5 ---- */
     uint32_t epoch_len;              /* instructions per epoch; 0 = no epochs */
     uint32_t epoch_flags;            /* HV_EPOCH_* */
@@ -197,6 +213,10 @@ static inline uint8_t *core_fast_ptr(hv_vm_t *vm, uint32_t off, unsigned size)
  * on dirty_list. */
 #define DIRTY_TAKE   1u
 #define DIRTY_DIGEST 2u
+#define DIRTY_CODE   4u   /* the fast path holds decoded entries of this page (not "dirty":
+                             it rides in the same byte so that the common store pays nothing) */
+/* a store hit a page with decoded entries: drop those of the word(s) at pa (core.c) */
+void core_code_written(hv_vm_t *vm, uint32_t page, uint32_t pa);
 static inline void core_mark_dirty(hv_vm_t *vm, uint32_t pa)
 {
     uint32_t page = pa < vm->ram_size ? pa >> PAGE_SHIFT
@@ -204,9 +224,11 @@ static inline void core_mark_dirty(hv_vm_t *vm, uint32_t pa)
     uint8_t d = vm->dirty[page];
     if (LIKELY(d == (DIRTY_TAKE | DIRTY_DIGEST)))
         return;
+    if (d & DIRTY_CODE)
+        core_code_written(vm, page, pa);
     if (!(d & DIRTY_DIGEST))
         vm->dirty_list[vm->dirty_n++] = page;
-    vm->dirty[page] = DIRTY_TAKE | DIRTY_DIGEST;
+    vm->dirty[page] = (uint8_t)(d | DIRTY_TAKE | DIRTY_DIGEST);
 }
 
 /* guest memory is big-endian: the one codec for host-side accesses */

@@ -69,11 +69,6 @@ int mmu_lookup(hv_vm_t *vm, uint32_t space, uint32_t off, int priv, int type,
     return r;
 }
 
-static inline uint32_t tc_index(uint32_t space, uint32_t page)
-{
-    return (page ^ (space * 0x9E3779B1u >> 16)) & (TCACHE_SIZE - 1);
-}
-
 int mmu_translate(hv_vm_t *vm, uint32_t space, uint32_t off, int access, int is_code, uint32_t *pa)
 {
     uint32_t page = off >> PAGE_SHIFT;
