@@ -74,8 +74,11 @@ def test_linux_pair_agrees_at_every_epoch_and_replays(
                            "--initrd", str(img.initrd), "--append", APPEND], check=False,
                           capture_output=True, timeout=900, stdin=subprocess.DEVNULL)
     assert solo.returncode == 0
-    diff = first_difference(comparable(solo.stdout.decode(errors="replace")), comparable(out))
-    assert diff is None, diff
+    # under the host clock the order of asynchronous kernel messages ("Trying to unpack
+    # rootfs", "clocksource: Switched") follows host timing: compare the lines as a
+    # multiset; the exact order is what the replay below checks, against the recording
+    assert sorted(comparable(solo.stdout.decode(errors="replace"))) == \
+        sorted(comparable(out))
     r = subprocess.run([sys.executable, "-m", "hvdbg", "replay", str(d)], check=False,
                        capture_output=True, timeout=900, stdin=subprocess.DEVNULL)
     assert r.returncode == 0, r.stderr

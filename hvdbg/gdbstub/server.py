@@ -139,7 +139,14 @@ class GdbServer:
                 log.info("gdb: %s", e)
                 conn.send(P.error(1))
                 continue
-            reply = self._apply(req)
+            try:
+                reply = self._apply(req)
+            except (rsp.ConnectionClosed, OSError):
+                raise
+            except Exception as e:
+                log.exception("gdb: %r", req)
+                self._say(f"hvdbg: internal error on this request: {e}\n")
+                reply = P.error(1)
             if reply is not None:
                 conn.send(reply)
                 if isinstance(req, P.StartNoAckMode):

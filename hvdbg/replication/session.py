@@ -228,6 +228,8 @@ class Hypervisor:
         return self.core.translate(space, va & 0xFFFFFFFF)
 
     def _pages(self, va: int, length: int) -> list[tuple[int, int]]:
+        if not (0 <= va and va + length <= 1 << 32):
+            raise ValueError(f"{va:#x}+{length:#x} is outside the 32-bit address space")
         out, end = [], va + length
         while va < end:
             n = min(end, (va | 0xFFF) + 1) - va
