@@ -46,7 +46,7 @@ class Gdb:
         while time.monotonic() < deadline:
             for r in self.mi.get_gdb_response(timeout_sec=0.2, raise_error_on_timeout=False):
                 seen.append(r)
-                if r["type"] == "console" and r["payload"]:
+                if r["type"] in ("console", "target", "log") and r["payload"]:
                     self.console.append(r["payload"])
                 if r["type"] == "result" and result is None:
                     result = r

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import socket
+import sys
 import threading
 
 from hvdbg.cpu.core import WATCH_READ, WATCH_WRITE, CoreError
@@ -50,8 +51,8 @@ class GdbServer:
         self.address = self.sock.getsockname()[:2]
         self.stops: queue.Queue[tuple[Debuggee, Stop | BaseException]] = queue.Queue()
         self.running: set[int] = set()
-        self.breaks: dict[tuple[int, int], P.BreakpointType] = {}   # (pid, addr) -> type
-        self.watches: dict[tuple[int, int, int], P.BreakpointType] = {}
+        self.breaks: dict[int, P.BreakpointType] = {}              # addr -> type
+        self.watches: dict[tuple[int, int], P.BreakpointType] = {}   # (addr, len) -> type
         self.last_stop: dict[int, Stop] = {}
         self.killed = False
         self.conn: rsp.Connection | None = None
@@ -145,8 +146,7 @@ class GdbServer:
                 raise
             except Exception as e:
                 log.exception("gdb: %r", req)
-                self._say(f"hvdbg: internal error on this request: {e}\n")
-                reply = P.error(1)
+                reply = self._refuse(RuntimeError(f"internal error on this request: {e}"))
             if reply is not None:
                 conn.send(reply)
                 if isinstance(req, P.StartNoAckMode):
@@ -237,8 +237,7 @@ class GdbServer:
                     return self._refuse(e)
                 except (CoreError, ValueError):
                     return P.error(14)
-                if note:
-                    self._say(note + "\n")
+                self._note(note)
                 return P.OK
             case P.Breakpoint():
                 return self._breakpoint(d, req)
@@ -291,8 +290,14 @@ class GdbServer:
             self.conn.send(pkt)
 
     def _refuse(self, e: Exception) -> bytes:
-        self._say(f"hvdbg: {e}\n")
-        return P.error(1)
+        """An error gdb prints ("E.text"); no O packet: outside a run or a monitor
+        command gdb would take it for the reply."""
+        return b"E." + f"hvdbg: {e}".encode("ascii", "replace")
+
+    def _note(self, text: str) -> None:
+        """Said on hvdbg's stderr: gdb takes no O packets in reply to a write."""
+        if text:
+            print(f"hvdbg: {text}", file=sys.stderr, flush=True)
 
     def _writes(self, d: Debuggee, regs: list[tuple[int, int]]) -> bytes:
         notes = []
@@ -303,31 +308,37 @@ class GdbServer:
             return self._refuse(e)
         except KeyError:
             return P.error(1)
-        note = next((n for n in notes if n), "")
-        if note:
-            self._say(note + "\n")
+        self._note(next((n for n in notes if n), ""))
         return P.OK
 
     def _breakpoint(self, d: Debuggee, req: P.Breakpoint) -> bytes:
-        core = d.hv.core
+        """Breakpoints and watchpoints are the debugger's, kept host-side (never written
+        into guest memory: digests must not change), and set in every VM of the session:
+        gdb sees the pair's VMs as one address space and inserts each location once."""
         t = req.type
+        cores = [x.hv.core for x in self.debuggees]
         try:
             if t in (P.BreakpointType.SOFTWARE, P.BreakpointType.HARDWARE):
                 if req.insert:
-                    if (d.pid, req.addr) not in self.breaks:
-                        core.add_breakpoint(req.addr & ~3)
-                    self.breaks[(d.pid, req.addr)] = t
-                elif self.breaks.pop((d.pid, req.addr), None) is not None:
-                    core.remove_breakpoint(req.addr & ~3)
+                    if req.addr not in self.breaks:
+                        for core in cores:
+                            core.add_breakpoint(req.addr & ~3)
+                    self.breaks[req.addr] = t
+                elif self.breaks.pop(req.addr, None) is not None:
+                    for core in cores:
+                        core.remove_breakpoint(req.addr & ~3)
                 return P.OK
             kinds = _WATCH_KINDS[t]
             length = max(1, req.kind)
-            key = (d.pid, req.addr, length)
+            key = (req.addr, length)
+            for core in cores:
+                if req.insert:
+                    core.add_watchpoint(req.addr, length, kinds)
+                else:
+                    core.remove_watchpoint(req.addr, length, kinds)
             if req.insert:
-                core.add_watchpoint(req.addr, length, kinds)
                 self.watches[key] = t
             else:
-                core.remove_watchpoint(req.addr, length, kinds)
                 self.watches.pop(key, None)
             return P.OK
         except (CoreError, KeyError, ValueError):
@@ -419,12 +430,11 @@ class GdbServer:
         self.last_stop[d.pid] = stop
         r = stop.reason
         if r is StopReason.BREAKPOINT:
-            hw = self.breaks.get((d.pid, stop.pc & ~3)) is P.BreakpointType.HARDWARE
+            hw = self.breaks.get(stop.pc & ~3) is P.BreakpointType.HARDWARE
             return P.stop_reply(P.SIGTRAP, thread=thread, swbreak=not hw, hwbreak=hw)
         if r is StopReason.WATCHPOINT:
             addr = stop.watch_addr or 0
-            t = next((t for (pid, a, n), t in self.watches.items()
-                      if pid == d.pid and a <= addr < a + n), None)
+            t = next((t for (a, n), t in self.watches.items() if a <= addr < a + n), None)
             if t is None:
                 t = P.BreakpointType.READ_WATCH if stop.watch_kind == WATCH_READ \
                     else P.BreakpointType.WRITE_WATCH
@@ -445,7 +455,6 @@ def serve_gdb(debuggees: list[Debuggee], address: str, wait: bool,
               file_hint: str | None = None) -> dict[int, Stop]:
     """For ``--gdb [HOST:]PORT``: listen (loopback unless a host is given), say how to
     attach, serve until the VMs ended or gdb killed them; the last stop of each VM."""
-    import sys
     host, port = parse_address(address)
     server = GdbServer(debuggees, host, port)
     h, p = server.address

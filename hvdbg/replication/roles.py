@@ -155,6 +155,9 @@ class Role:
     def wait(self) -> None:
         """The budget was 0: block until the VM may run on (or raise RoleEnd)."""
 
+    def on_resume(self) -> None:
+        """The session starts running (again) after a pause."""
+
     def wake(self) -> None:
         """Thread-safe: a :meth:`wait` in progress returns (a stop was requested)."""
 
@@ -727,13 +730,21 @@ class Backup(Role):
 
     def p4_take_value(self, e: Any) -> Record | None:
         """P4: at an environment or I/O instruction wait for the primary's value and use
-        it; the device is never touched.  None: the primary is gone (P7 follows)."""
+        it; the device is never touched.  None: the primary is gone (P7 follows).  A
+        stop request pauses here, the access unanswered: resuming executes it again."""
         while True:
             rec = use_logged(self.core, self.ios, e)
             if rec is not None:
                 return rec
-            if not self._wait_for_more(wake_on_stop=False):
+            if self._woken_now():
+                raise RoleEnd(StopReason.INTERRUPTED)
+            if not self._wait_for_more(wake_on_stop=True):
                 return None
+
+    def _woken_now(self) -> bool:
+        with self.cv:
+            woken, self._woken = self._woken, False
+        return woken
 
     def p5_end_epoch(self) -> None:
         """P5: at the end of epoch E (the core stops there: the budget ends at the last
@@ -781,11 +792,18 @@ class Backup(Role):
     def wait(self) -> None:
         if not self._wait_for_more(wake_on_stop=True):
             self._starved()
+        self._woken_now()               # the session's own flag says why it woke
 
     def wake(self) -> None:
         with self.cv:
             self._woken = True
             self.cv.notify()
+
+    def on_resume(self) -> None:
+        # time this backup spent paused (by a debugger, or before the run) is not the
+        # primary's silence: P7 counts from now
+        self.last_rx = max(self.last_rx, time.monotonic())
+        self._woken_now()               # a wake-up left from an earlier pause is stale
 
     def on_io(self, e: Any) -> None:
         if self.end is not None and self.core.icount >= self.end.icount and not self.ios:
@@ -903,8 +921,7 @@ class Backup(Role):
                     if self.link_error is not None:
                         raise RoleEnd(StopReason.LINK_FAILED, str(self.link_error))
                     if wake_on_stop and self._woken:
-                        self._woken = False
-                        return True
+                        return True          # (the flag stays: the caller pauses)
                     if self.p7_detect_failure() or not self.detect:
                         return False
                     self.cv.wait(self.cfg.detect_s / 4)

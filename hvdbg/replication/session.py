@@ -92,6 +92,7 @@ class Hypervisor:
             return self.last
         with self._lock:
             self.running = True
+            self.role.on_resume()
             t0, start = time.monotonic(), self.core.icount
             try:
                 reason, message, exit_ = self._run(until, deadline)
@@ -199,10 +200,13 @@ class Hypervisor:
                 return ended[0], ended[1], e
 
     def _guard(self, fn: Any, *args: Any) -> tuple[StopReason, str] | None:
-        """Call a role hook; a :class:`RoleEnd` it raises becomes a final stop."""
+        """Call a role hook; a :class:`RoleEnd` it raises becomes a final stop (or, for
+        INTERRUPTED, the pause a stop request asked for)."""
         try:
             fn(*args)
         except RoleEnd as end:
+            if end.reason is StopReason.INTERRUPTED:
+                self._stop_requested.clear()
             return end.reason, end.message
         except LinkError as err:
             return StopReason.LINK_FAILED, str(err)
