@@ -26,6 +26,9 @@ class Gdb:
     def __init__(self, elf: str | Path | None = None) -> None:
         self.mi = GdbController(command=[GDB, "--nx", "--quiet", "--interpreter=mi3"])
         self.console: list[str] = []
+        # as IDEs do: gdb takes commands (an interrupt) while the target runs
+        self.mi.write("-gdb-set mi-async on", read_response=False)
+        self._wait(False, TIMEOUT)
         self.cmd("set architecture hppa1.0")
         self.cmd("set endian big")
         self.cmd("set pagination off")

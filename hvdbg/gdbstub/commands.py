@@ -158,8 +158,9 @@ def run_break_epoch(ctx: Context, args: list[str]) -> str:
          "replay through, as injected faults (it will diverge)")
 def run_allow_divergence(ctx: Context, args: list[str]) -> str:
     on = _onoff(args, "allow-divergence on|off")
-    ctx.current.hv.allow_divergence = on
-    return f"allow-divergence {'on' if on else 'off'} for process {ctx.current.pid}\n"
+    for d in ctx.all:                  # (gdb's notion of the current process is lazy)
+        d.hv.allow_divergence = on
+    return f"allow-divergence {'on' if on else 'off'}\n"
 
 
 @command("digest", "digest", "the VM's state digest (registers, TLB, all memory)")
