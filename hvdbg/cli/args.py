@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import math
 
-MAX_INSNS = (1 << 63) - 1            # instruction counts are unsigned 64-bit in the core
+MAX_INSNS = (1 << 63) - 1            # fits the core's 64-bit instruction counters
 MAX_SECONDS = 30 * 24 * 3600.0       # --timeout: 30 days
 MAX_DETECT_MS = 3_600_000.0          # --detect-ms: one hour
 MAX_LATENCY_US = 10_000_000.0        # --link-latency-us: ten seconds one way
