@@ -55,7 +55,7 @@ BAD_PAIR = [
     ("--detect-ms", "inf"), ("--detect-ms", "1e308"), ("--link-latency-us", "-1"),
     ("--link-latency-us", "nan"), ("--link-latency-us", "inf"),
     ("--link-latency-us", "1e308"), ("--link-mbps", "-1"), ("--link-mbps", "nan"),
-    ("--link-mbps", "inf"), ("--link-mbps", "1e308"), ("--fail-primary-at", "-1"),
+    ("--link-mbps", "inf"), ("--link-mbps", "1e308"), ("--link-mbps", "1e-300"), ("--fail-primary-at", "-1"),
     ("--fail-primary-at", "1:-2"), ("--fail-primary-at", "x"),
 ]
 
