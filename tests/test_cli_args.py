@@ -139,7 +139,7 @@ def test_cli_refuses_dev_zero_as_an_image(flag: str, spin_elf: Path) -> None:
 
 def test_dev_zero_as_a_kernel_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(elfmod.IMAGE_LIMITS, "kernel", 1 << 20)
-    with pytest.raises(GuestImageError, match="larger than 1 MiB, the limit for a kernel"):
+    with pytest.raises(GuestImageError, match="larger than 1 MiB, the limit for the kernel"):
         read_kernel("/dev/zero")
 
 

@@ -94,7 +94,7 @@ def read_image(path: str | Path, kind: str = "bios", limit: int | None = None) -
     p = Path(path)
     limit = min(IMAGE_LIMITS[kind], limit if limit is not None else IMAGE_LIMITS[kind])
     too_big = GuestImageError(f"{p}: larger than {limit / (1 << 20):g} MiB, the limit "
-                              f"for a {kind} image here")
+                              f"for the {kind} image here")
     try:
         with open(p, "rb") as f:
             st = os.fstat(f.fileno())
