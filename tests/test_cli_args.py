@@ -15,7 +15,7 @@ from test_machine import make_elf
 from hvdbg.cli import args as checks
 from hvdbg.cli.main import build_parser
 from hvdbg.machine import elf as elfmod
-from hvdbg.machine.elf import GuestImageError, read_image
+from hvdbg.machine.elf import GuestImageError, read_image, read_kernel
 from hvdbg.machine.spec import GuestSpec, SpecError
 
 SPIN = 0xE81F1FF7                 # b,n .
@@ -55,7 +55,7 @@ BAD_PAIR = [
     ("--detect-ms", "inf"), ("--detect-ms", "1e308"), ("--link-latency-us", "-1"),
     ("--link-latency-us", "nan"), ("--link-latency-us", "inf"),
     ("--link-latency-us", "1e308"), ("--link-mbps", "-1"), ("--link-mbps", "nan"),
-    ("--link-mbps", "inf"), ("--link-mbps", "1e308"), ("--fail-primary-at", "-1"),
+    ("--link-mbps", "inf"), ("--link-mbps", "1e308"), ("--link-mbps", "1e-300"), ("--fail-primary-at", "-1"),
     ("--fail-primary-at", "1:-2"), ("--fail-primary-at", "x"),
 ]
 
@@ -128,12 +128,19 @@ def test_endless_or_huge_image_files_are_refused(tmp_path: Path,
         read_image(tmp_path, "bios")
 
 
-@pytest.mark.parametrize("flag", ["--bios", "--kernel", "--initrd"])
+@pytest.mark.parametrize("flag", ["--bios", "--initrd"])
 def test_cli_refuses_dev_zero_as_an_image(flag: str, spin_elf: Path) -> None:
-    extra = {"--bios": [], "--kernel": ["--bios", str(spin_elf)],
-             "--initrd": ["--bios", str(spin_elf), "--kernel", str(spin_elf)]}[flag]
-    r = hvdbg("run", *extra, flag, "/dev/zero", "--max-insns", "10", timeout=120)
+    """(The initrd's limit follows the RAM: with -m 16 it is 16 MiB - 64 KiB.)"""
+    extra = {"--bios": [],
+             "--initrd": ["--bios", str(spin_elf), "--kernel", str(spin_elf), "-m", "16"]}
+    r = hvdbg("run", *extra[flag], flag, "/dev/zero", "--max-insns", "10", timeout=120)
     assert "/dev/zero: larger than" in one_line_error(r)
+
+
+def test_dev_zero_as_a_kernel_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(elfmod.IMAGE_LIMITS, "kernel", 1 << 20)
+    with pytest.raises(GuestImageError, match="larger than 1 MiB, the limit for the kernel"):
+        read_kernel("/dev/zero")
 
 
 

@@ -122,3 +122,23 @@ def test_device_store_beyond_ram_is_ignored(caplog: pytest.LogCaptureFixture) ->
             env.io_write(mm.LASI_UART + 1, 1, 0x02)
     assert any(f"{ram:#010x}" in r.getMessage() for r in caplog.records)
     assert m.core.read_phys(ram - 32, 32) == (31).to_bytes(4, "big") + bytes(28)
+
+
+def test_console_input_the_guest_never_reads_is_bounded(caplog: pytest.LogCaptureFixture
+                                                        ) -> None:
+    """``hvdbg run < /dev/zero`` with a guest that never reads its console: host input
+    waiting for the UART stays bounded (the rest is dropped, with one warning), and
+    what is kept still reaches the guest in order."""
+    env = Environment()
+    chunk = bytes(range(256)) * 16
+    with caplog.at_level(logging.WARNING, logger="hvdbg.machine"):
+        for _ in range(3 * envmod.INPUT_LIMIT // len(chunk)):
+            env.push_input(chunk)
+            env.service()                                # the UART takes 1 byte at a time
+    assert env._queued + len(env._held_input) <= envmod.INPUT_LIMIT
+    assert len([r for r in caplog.records if "not reading" in r.getMessage()]) == 1
+    got = bytearray()
+    for _ in range(1000):                                # the guest reads at last
+        got.append(env.io_read(mm.LASI_UART, 1))
+        env.service()
+    assert bytes(got) == (chunk * 2)[:1000]

@@ -12,11 +12,12 @@ from __future__ import annotations
 import argparse
 import math
 
-MAX_INSNS = (1 << 63) - 1            # instruction counts are unsigned 64-bit in the core
+MAX_INSNS = (1 << 63) - 1            # fits the core's 64-bit instruction counters
 MAX_SECONDS = 30 * 24 * 3600.0       # --timeout: 30 days
 MAX_DETECT_MS = 3_600_000.0          # --detect-ms: one hour
 MAX_LATENCY_US = 10_000_000.0        # --link-latency-us: ten seconds one way
-MAX_MBPS = 1_000_000.0               # --link-mbps: 1 Tbit/s (0 = unlimited)
+MIN_MBPS = 0.001                     # --link-mbps: 1 kbit/s .. 1 Tbit/s, or 0 = unlimited
+MAX_MBPS = 1_000_000.0               # (a frame's delay stays far from sleep()'s limit)
 
 
 def _int(text: str) -> int:
@@ -83,7 +84,15 @@ positive_int = int_range(1, MAX_INSNS)
 timeout = float_range(0.0, MAX_SECONDS, lo_open=True)
 detect_ms = float_range(0.0, MAX_DETECT_MS, lo_open=True)
 latency_us = float_range(0.0, MAX_LATENCY_US)
-mbps = float_range(0.0, MAX_MBPS)
+
+
+def mbps(text: str) -> float:
+    """Link bandwidth in Mbit/s: 0 (unlimited) or MIN_MBPS .. MAX_MBPS."""
+    v = _float(text)
+    if v != 0 and not MIN_MBPS <= v <= MAX_MBPS:
+        raise argparse.ArgumentTypeError(
+            f"must be 0 (unlimited) or {MIN_MBPS:.15g} .. {MAX_MBPS:.15g}: {text}")
+    return v
 
 
 def add_run_limits(p: argparse.ArgumentParser) -> None:

@@ -87,17 +87,17 @@ IMAGE_LIMITS = {"bios": 64 << 20, "kernel": 256 << 20, "initrd": 1 << 30}
 _CHUNK = 1 << 20
 
 
-def read_image(path: str | Path, kind: str = "bios") -> bytes:
+def read_image(path: str | Path, kind: str = "bios", limit: int | None = None) -> bytes:
     """The whole file ``path`` as the ``kind`` image (bios, kernel, initrd), at most
-    ``IMAGE_LIMITS[kind]`` bytes; GuestImageError names the file otherwise."""
-    p, limit = Path(path), IMAGE_LIMITS[kind]
-    too_big = GuestImageError(f"{p}: larger than {limit >> 20} MiB, the limit for a "
-                              f"{kind} image")
+    ``limit`` bytes (default ``IMAGE_LIMITS[kind]``); GuestImageError names the file
+    otherwise."""
+    p = Path(path)
+    limit = min(IMAGE_LIMITS[kind], limit if limit is not None else IMAGE_LIMITS[kind])
+    too_big = GuestImageError(f"{p}: larger than {limit / (1 << 20):g} MiB, the limit "
+                              f"for the {kind} image here")
     try:
         with open(p, "rb") as f:
             st = os.fstat(f.fileno())
-            if stat.S_ISDIR(st.st_mode):
-                raise GuestImageError(f"{p}: cannot read (Is a directory)")
             if stat.S_ISREG(st.st_mode) and st.st_size > limit:
                 raise too_big
             chunks, n = [], 0

@@ -28,6 +28,7 @@ log = logging.getLogger("hvdbg.machine")
 EIRR_TIMER = 0x80000000           # interval timer: EIRR bit 0
 UART_TICK_NS = 2_000_000          # host interval behind the UART character timeout
 LOGGED_ADDRESSES = 256            # unmodelled I/O addresses reported (once each) at most
+INPUT_LIMIT = 1 << 20             # host console bytes waiting for the guest, at most
 
 
 class Device(Protocol):
@@ -101,6 +102,8 @@ class Environment:
         self._input: collections.deque[bytes] = collections.deque()
         self._input_lock = threading.Lock()
         self._held_input = b""                 # host bytes the UART could not take yet
+        self._queued = 0                       # bytes in _input
+        self._input_dropped = False
         self._last_tick = time.monotonic_ns()
         self.pending_eirr = 0
         self.power_off_requested = False
@@ -296,9 +299,20 @@ class Environment:
         return len(self._tx)
 
     def push_input(self, data: bytes) -> None:
-        """Thread-safe: host bytes for the console UART (delivered by :meth:`service`)."""
+        """Thread-safe: host bytes for the console UART (delivered by :meth:`service`).
+        At most INPUT_LIMIT bytes wait for a guest that does not read its console; more
+        are dropped (with one warning) instead of growing host memory without bound."""
         with self._input_lock:
-            self._input.append(bytes(data))
+            room = INPUT_LIMIT - self._queued - len(self._held_input)
+            if len(data) > room:
+                data = data[:max(room, 0)]
+                if not self._input_dropped:
+                    self._input_dropped = True
+                    log.warning("console input: the guest is not reading; more than %d "
+                                "bytes waiting, the rest is dropped", INPUT_LIMIT)
+            if data:
+                self._input.append(bytes(data))
+                self._queued += len(data)
 
     def service(self) -> None:
         """Host-time housekeeping between guest slices: UART character timeout and
@@ -313,6 +327,7 @@ class Environment:
             with self._input_lock:
                 self._held_input += b"".join(self._input)
                 self._input.clear()
+                self._queued = 0
         if self._held_input:
             n = self.uart.can_receive()
             if n:

@@ -79,7 +79,9 @@ class Machine:
         -initrd I -append C``."""
         image = read_firmware(bios)
         kimage = read_kernel(kernel)
-        rd = None if initrd is None else read_image(initrd, "initrd")
+        # the initrd goes below min(RAM, 1 GiB) - 64 KiB (see _load_kernel)
+        rd = None if initrd is None else read_image(
+            initrd, "initrd", min(self.core.ram_size, INITRD_LIMIT) - INITRD_GAP)
         self.boot(image, kimage, rd, cmdline)
         return kimage
 
