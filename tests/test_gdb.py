@@ -196,7 +196,7 @@ def test_pair_two_inferiors_writes_are_inputs(crcsort: str, tmp_path: Path,
         assert first.get("reason") == "breakpoint-hit" and first["thread-id"] == "1"
         g.cmd("set $r1 = 0x1234567")            # an input: the backup applies it too
         regs1 = g.regs()
-        second = _continue_to_backup_break(g)
+        _continue_to_backup_break(g)
         assert g.cmd("thread").startswith("[Current thread is 2.1")
         regs2 = g.regs()
         assert regs2 == regs1 and regs2["r1"] == 0x1234567, "".join(g.console[-30:])
