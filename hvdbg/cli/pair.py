@@ -52,6 +52,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    help=f"inject a fault on message N; KIND: {', '.join(FAULT_KINDS)} "
                         "(detected and reported; repeatable)")
     checks.add_record_arguments(p, help="write the stream to DIR/stream.hvlog")
+    p.add_argument("--processes", action="store_true",
+                   help="primary, backup and devices as three processes over "
+                        "authenticated TCP on loopback (see hvdbg primary --help)")
+    p.add_argument("--key-file", type=checks.nonempty, metavar="FILE",
+                   help="with --processes: the shared key (default: a fresh one)")
     add_gdb_arguments(p)
     p.set_defaults(func=cmd_pair)
 
@@ -97,6 +102,8 @@ def cmd_pair(args: argparse.Namespace) -> int:
     if args.fail_primary_at is not None:
         epoch, insn = args.fail_primary_at
         fail_at = epoch * cfg.epoch + insn
+    if args.processes:
+        return _pair_processes(args, spec, cfg, fail_at)
     sink = StdoutSink()
     if args.gdb:
         return _pair_gdb(args, spec, cfg, link, sink)
@@ -111,6 +118,30 @@ def cmd_pair(args: argparse.Namespace) -> int:
     except (GuestImageError, SpecError, MemoryError, OSError) as e:
         print(f"hvdbg pair: error: {e}", file=sys.stderr)
         return 2
+    print(summary.render(), file=sys.stderr)
+    status = exit_status(summary)
+    return signals.exit_status if status == 130 else status
+
+
+def _pair_processes(args: argparse.Namespace, spec: GuestSpec, cfg: ReplicationConfig,
+                    fail_at: int | None) -> int:
+    from hvdbg.replication.processes import run_pair_processes
+    unsupported = [flag for flag, on in (("--gdb", args.gdb),
+                                         ("--link-latency-us", args.link_latency_us),
+                                         ("--link-mbps", args.link_mbps),
+                                         ("--link-fault", args.link_fault),
+                                         ("--protocol output-rule",
+                                          cfg.protocol == "output-rule")) if on]
+    if unsupported:
+        print(f"hvdbg pair: error: --processes does not support {', '.join(unsupported)}",
+              file=sys.stderr)
+        return 2
+    signals = StopSignals(lambda: None)
+    with signals:
+        summary = run_pair_processes(spec, cfg, key_file=args.key_file, fail_at=fail_at,
+                                     record=args.record, force=args.force,
+                                     timeout=args.timeout, max_insns=args.max_insns,
+                                     stopping=signals.event)
     print(summary.render(), file=sys.stderr)
     status = exit_status(summary)
     return signals.exit_status if status == 130 else status
