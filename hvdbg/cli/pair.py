@@ -20,6 +20,7 @@ from hvdbg.machine.spec import GuestSpec, SpecError, add_guest_arguments
 from hvdbg.machine.stop import StopReason
 from hvdbg.replication.link import FAULT_KINDS, LinkConfig
 from hvdbg.replication.pair import exit_status, run_pair
+from hvdbg.replication.processes import DEFAULT_DETECT_MS
 from hvdbg.replication.roles import PROTOCOLS, ReplicationConfig
 
 
@@ -42,8 +43,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--fail-primary-at", type=checks.fail_at, metavar="EPOCH[:INSN]",
                    help="the primary stops dead at instruction INSN of epoch EPOCH "
                         "(fail-stop; an I/O access there is performed but never reported)")
-    p.add_argument("--detect-ms", type=checks.detect_ms, default=50.0, metavar="MS",
-                   help="failure-detection timeout of the backup, > 0 (default 50)")
+    p.add_argument("--detect-ms", type=checks.detect_ms, metavar="MS",
+                   help="failure-detection timeout of the backup, > 0 (default 50; 500 "
+                        "with --processes, whose processes share a loaded host)")
     p.add_argument("--link-latency-us", type=checks.latency_us, default=0.0, metavar="US",
                    help="one-way link latency (default 0)")
     p.add_argument("--link-mbps", type=checks.mbps, default=0.0, metavar="MBPS",
@@ -92,6 +94,8 @@ def _pair_gdb(args: argparse.Namespace, spec: GuestSpec, cfg: ReplicationConfig,
 def cmd_pair(args: argparse.Namespace) -> int:
     try:
         spec = GuestSpec.from_args(args)
+        if args.detect_ms is None:
+            args.detect_ms = DEFAULT_DETECT_MS if args.processes else 50.0
         cfg = ReplicationConfig(args.epoch, args.protocol, args.detect_ms / 1000)
         link = LinkConfig(args.link_latency_us, args.link_mbps,
                           LinkConfig.parse_faults(args.link_fault))

@@ -423,7 +423,8 @@ def run_pair_processes(spec: GuestSpec, cfg: ReplicationConfig, *,
         dport = _wait_file(work / "devices.port", devices, "devices")
         bcmd = base + ["backup", "--listen", "127.0.0.1:0", "--port-file",
                        str(work / "backup.port"), "--devices", f"127.0.0.1:{dport}",
-                       "--summary-json", str(work / "backup.json")] + common + repl \
+                       "--summary-json", str(work / "backup.json"),
+                       "--accept-timeout", "60"] + common + repl \
             + limits + guest_flags(spec)
         if record is not None:
             bcmd += ["--record", record] + (["--force"] if force else [])

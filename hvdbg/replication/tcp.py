@@ -401,7 +401,8 @@ def accept(srv: socket.socket, key: bytes, purpose: int, header: bytes,
         try:
             return server_handshake(sock, key, purpose, header, check, peer)
         except AuthError as e:
-            on_refused(str(e))
+            msg = str(e)
+            on_refused(msg if "refused" in msg else f"{msg}: refused")
         except Exception as e:  # noqa: BLE001 (bad input never crashes a process)
             on_refused(f"{peer}: refused: {e}")
         sock.close()
