@@ -184,6 +184,8 @@ class DeviceHost:
             self.say(f"hvdbg devices: {e}")
         except OSError:
             pass
+        except Exception as e:  # noqa: BLE001 (bad input never crashes the devices)
+            self.say(f"hvdbg devices: {conn.peer}: dropped: {e}")
         finally:
             conn.close()
 

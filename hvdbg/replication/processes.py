@@ -165,6 +165,7 @@ def run_primary(spec: GuestSpec, cfg: ReplicationConfig, key: bytes,
     until = Until.forever() if max_insns is None else Until.icount(max_insns)
     deadline = None if timeout is None else time.monotonic() + timeout
     stop: Stop | None = None
+    t_run = time.monotonic()
     try:
         out.send(RecordType.HEARTBEAT, (0,))          # the backup starts listening
         stop = run_to_end(hv, until, deadline, stopping)
@@ -173,6 +174,7 @@ def run_primary(spec: GuestSpec, cfg: ReplicationConfig, key: bytes,
     summary = {"role": "primary", "stop": _stop_json(stop), "messages": out.messages,
                "bytes": out.bytes, "acks": out.acked + 1, "ack_wait_s": out.ack_wait_s,
                "ack_waits": out.waits, "epochs": primary.epochs_done,
+               "run_s": time.monotonic() - t_run,
                "died_at": primary.died_at, "device_round_trips": env.round_trips,
                "device_rtt_s": env.rtt_s}
     _write_summary(summary_file, summary)
@@ -261,15 +263,22 @@ def run_backup(spec: GuestSpec, cfg: ReplicationConfig, key: bytes,
 
     backup.send_ack = send_ack
     lost_at: list[float] = []
+    last_type: list[RecordType | None] = [None]
+
+    def receive(rec: Any, frame: bytes) -> None:
+        last_type[0] = rec.type
+        backup.p3_receive(rec, frame)
 
     def lost(why: str) -> None:
+        if last_type[0] is RecordType.END:
+            return                               # the primary finished and hung up
         if not lost_at:
             lost_at.append(time.monotonic())
-            if not backup.closed and backup.end is None and not stopping.is_set():
+            if not backup.closed and not stopping.is_set():
                 _say(f"hvdbg backup: primary lost: {why}")
         backup.peer_lost()
 
-    rx = Receiver(backup.p3_receive, "link")
+    rx = Receiver(receive, "link")
     rx.on_error = lambda err: (conn.close(), lost(str(err)))  # type: ignore[func-returns-value]
     tcp.pump(conn, rx, lost, lambda: False, "backup-stream")
     t_first = time.monotonic() + FIRST_FRAME_S
@@ -488,6 +497,8 @@ def _merge(summary: PairSummary, work: Path, procs: dict[str, subprocess.Popen[b
     summary.verified = b.get("verified", 0)
     summary.epochs = max(p.get("epochs", 0), b.get("epochs", 0))
     summary.log = b.get("log", "")
+    if p.get("run_s") and not b.get("promoted"):
+        summary.seconds = p["run_s"]        # the guest's run, as hvdbg pair reports it
     if p.get("device_round_trips"):
         n = p["device_round_trips"]
         summary.note = (f"{n} device round trips, "
