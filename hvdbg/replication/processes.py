@@ -506,8 +506,13 @@ def _merge(summary: PairSummary, work: Path, procs: dict[str, subprocess.Popen[b
     pstop, bstop = p.get("stop"), b.get("stop")
     if b.get("promoted"):
         summary.died_at = p.get("died_at")
-        if summary.died_at is None:          # killed from outside: where the backup took over
-            summary.died_at = pstop["icount"] if pstop else b.get("takeover_icount", 0)
+        if summary.died_at is None:
+            if pstop:
+                summary.died_at = pstop["icount"]
+            else:                           # killed from outside: it could not tell us
+                summary.died_at = b.get("takeover_icount", 0)
+                summary.note = ("the primary's process was killed from outside: the "
+                                "failure point shown is where the backup took over")
         summary.fenced = bool(pstop) and pstop.get("message") == FENCED_MSG
         summary.failover_s = b.get("failover_s")
         final = bstop
