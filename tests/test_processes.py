@@ -414,7 +414,8 @@ def test_kill_9_from_outside(crcsort: str, solo: bytes,
 
 class Proxy:
     """A TCP relay between primary and backup that can *cut* (stop relaying, sockets
-    left open: a partition) or *drop* (close both sides) once ``after`` bytes went from
+    left open: a partition), *drop* (close both sides) or *corrupt* (flip one bit, as a
+    faulty middlebox or an attacker would, then relay on) once ``after`` bytes went from
     the primary to the backup."""
 
     def __init__(self, target: int, after: int, mode: str) -> None:
@@ -422,6 +423,7 @@ class Proxy:
         self.srv = socket.create_server(("127.0.0.1", 0))
         self.port = self.srv.getsockname()[1]
         self.forwarded = 0
+        self.corrupted = False
         self.cut = threading.Event()
         self.socks: list[socket.socket] = []
         threading.Thread(target=self._run, daemon=True).start()
@@ -452,7 +454,13 @@ class Proxy:
                 self.forwarded += len(data)
                 if self.forwarded >= self.after:
                     self.cut.set()
-                    if self.mode == "drop":
+                    if self.mode == "corrupt":
+                        b = bytearray(data)
+                        b[len(b) // 2] ^= 0x10
+                        self.mode, self.cut = "done", threading.Event()  # once
+                        self.corrupted = True
+                        data = bytes(b)
+                    elif self.mode == "drop":
                         for s in self.socks:
                             try:
                                 s.shutdown(socket.SHUT_RDWR)
@@ -482,12 +490,13 @@ def three(crcsort: str, tmp_path: Path, key: str) -> Iterator[dict[str, object]]
 
 
 @pytest.mark.parametrize("mode,after", [("cut", 20_000), ("cut", 45_000),
-                                        ("drop", 30_000)])
+                                        ("drop", 30_000), ("corrupt", 25_000)])
 def test_partition_exactly_one_primary_touches_the_devices(
         crcsort: str, solo: bytes, three: dict[str, object], mode: str, after: int,
         reference: tuple[int, dict[int, int]]) -> None:
-    """Both processes alive, the link between them cut (or dropped) mid-run: the backup
-    takes over; the old primary stops by itself (acknowledgements stopped) or is fenced
+    """Both processes alive, the link between them cut, dropped or corrupted mid-run:
+    the backup takes over (a corrupted frame fails its tag and is refused: nothing of it
+    is applied); the old primary stops by itself (acknowledgements stopped) or is fenced
     by the devices; the devices never see the old generation after the new one; the
     console is the solo run's but for one repeated epoch's output."""
     procs = three["procs"]
@@ -511,11 +520,15 @@ def test_partition_exactly_one_primary_touches_the_devices(
                      "--devices", f"127.0.0.1:{dport}"] + repl + spec_flags,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
         _, perr = pr.communicate(timeout=120)
-        assert bk.wait(120) == 0
+        _, berr = bk.communicate(timeout=120)
+        assert bk.returncode == 0, berr
         dout, _ = dev.communicate(timeout=60)
     finally:
         proxy.close()
-    assert proxy.cut.is_set()
+    if mode == "corrupt":
+        assert proxy.corrupted and b"failed authentication" in berr, berr
+    else:
+        assert proxy.cut.is_set()
     assert pr.returncode == 1 and (b"fenced" in perr or b"link failed" in perr), perr
     trace = json.loads((tmp / "trace.json").read_text())
     gens = [g for g, _, _ in trace]
