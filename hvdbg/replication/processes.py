@@ -407,6 +407,7 @@ def run_pair_processes(spec: GuestSpec, cfg: ReplicationConfig, *,
         limits += ["--max-insns", str(max_insns)]
     procs: dict[str, subprocess.Popen[bytes]] = {}
     pump_thread: threading.Thread | None = None
+    user_stop = stopping.is_set()
     t0 = time.monotonic()
     try:
         dev_cmd = base + ["devices", "--listen", "127.0.0.1:0", "--port-file",
@@ -437,7 +438,11 @@ def run_pair_processes(spec: GuestSpec, cfg: ReplicationConfig, *,
             + limits + guest_flags(spec)
         if record is not None:
             bcmd += ["--record", record] + (["--force"] if force else [])
-        procs["backup"] = bproc = subprocess.Popen(bcmd, stdin=subprocess.DEVNULL)
+        # primary and backup in sessions of their own: a Ctrl-C at the terminal reaches
+        # this process, which stops them in order (they read no terminal; the device
+        # host, which does, stays in the foreground and stops on its own)
+        procs["backup"] = bproc = subprocess.Popen(bcmd, stdin=subprocess.DEVNULL,
+                                                   start_new_session=True)
         bport = _wait_file(work / "backup.port", bproc, "backup")
         pcmd = base + ["primary", "--backup", f"127.0.0.1:{bport}", "--devices",
                        f"127.0.0.1:{dport}", "--summary-json",
@@ -445,7 +450,8 @@ def run_pair_processes(spec: GuestSpec, cfg: ReplicationConfig, *,
             + guest_flags(spec)
         if fail_at is not None:
             pcmd += ["--fail-primary-at", f"0:{fail_at}"]
-        procs["primary"] = subprocess.Popen(pcmd, stdin=subprocess.DEVNULL)
+        procs["primary"] = subprocess.Popen(pcmd, stdin=subprocess.DEVNULL,
+                                            start_new_session=True)
         if on_started is not None:
             on_started(procs)
         bound = None if timeout is None else timeout + 60.0
@@ -453,9 +459,10 @@ def run_pair_processes(spec: GuestSpec, cfg: ReplicationConfig, *,
             p = procs[name]
             while p.poll() is None:
                 if stopping.is_set():
+                    user_stop = True
                     for q in (procs["primary"], procs["backup"]):
                         if q.poll() is None:
-                            q.send_signal(signal.SIGINT)
+                            q.send_signal(signal.SIGTERM)   # (no traceback if it is still starting)
                     stopping.clear()
                 if bound is not None and time.monotonic() - t0 > bound:
                     p.kill()
@@ -469,7 +476,10 @@ def run_pair_processes(spec: GuestSpec, cfg: ReplicationConfig, *,
         if pump_thread is not None:
             pump_thread.join(5.0)
     except RuntimeError as e:
-        summary.error = str(e)
+        if stopping.is_set():
+            user_stop = True
+        else:
+            summary.error = str(e)
     finally:
         for p in procs.values():
             if p.poll() is None:
@@ -477,6 +487,9 @@ def run_pair_processes(spec: GuestSpec, cfg: ReplicationConfig, *,
                 p.wait()
     summary.seconds = time.monotonic() - t0
     _merge(summary, work, procs, fail_at)
+    if summary.end is None and user_stop:        # stopped before any VM could say so
+        summary.end = Stop(StopReason.STOPPED, 0, 0, 0, None)
+        summary.error = ""
     return summary
 
 
