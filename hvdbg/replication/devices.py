@@ -102,8 +102,8 @@ class _DmaCollector:
 
 class DeviceHost:
     """The Environment behind a listening socket.  ``console`` receives what the guest
-    prints; ``writes`` (if set) sees each (generation, op) applied — for tests of the
-    split-brain guard."""
+    prints; :attr:`trace` (if set to a list) gets (generation, op, icount) of every
+    operation applied — for tests of the split-brain guard."""
 
     def __init__(self, key: bytes, console: Callable[[bytes], None],
                  on_message: Callable[[str], None] = lambda m: print(m, file=sys.stderr)
