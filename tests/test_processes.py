@@ -275,6 +275,50 @@ def test_devices_fence_the_older_generation() -> None:
         srv.close()
 
 
+def test_devices_survive_bad_requests() -> None:
+    """Requests from a peer that holds the key but sends nonsense (a bug, not an
+    attacker): wrong types, sizes, sequence numbers, unclaimed operations, I/O sizes
+    and addresses no device has.  Each costs at most that connection; the device host
+    goes on serving a proper primary."""
+    k = os.urandom(32)
+    msgs: list[str] = []
+    host = D.DeviceHost(k, lambda d: None, on_message=msgs.append)
+    srv = tcp.listen(("127.0.0.1", 0))
+    addr = ("127.0.0.1", srv.getsockname()[1])
+    stop = threading.Event()
+    t = threading.Thread(target=host.serve, args=(srv, stop.is_set), daemon=True)
+    t.start()
+    rng = random.Random(12)
+    try:
+        for i in range(30):
+            c = tcp.connect(addr, k, tcp.PURPOSE_DEVICES, HEADER, 10)
+            kind = i % 3
+            if kind == 0:                                  # random type and payload
+                payload = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 64)))
+                c.send(L.frame_bytes(rng.randrange(256), 0, payload))
+            elif kind == 1:                                # a request before any claim
+                c.send(L.frame_bytes(D.OP_IO_WRITE, 0, D._REQ.pack(1, 0, 0, 0, 4, 0)))
+            else:                                          # a gap in the sequence
+                c.send(L.frame_bytes(D.OP_POLL, 5, D._REQ.pack(1, 0, 0, 0, 0, 0)))
+            try:
+                c.recv(timeout=10)
+            except tcp.AuthError:
+                pass
+            c.close()
+        env = D.claim(addr, k, HEADER, D.CLAIM_START, lambda: 0)
+        env.memory = type("M", (), {"ram_size": 1 << 20})()
+        for pa, size in ((0xFFD05800, 3), (0xF1234560, 4), (0xFFFFFFFC, 8)):
+            env.io_write(pa, size, 0x41)                   # odd sizes, unmodelled space
+            env.io_read(pa, size)
+        assert env.io_read(0xFFD05805, 1) & 0x60          # the UART still answers
+        assert t.is_alive()
+    finally:
+        stop.set()
+        t.join(10)
+        srv.close()
+    assert all("\n" not in m for m in msgs)
+
+
 # ---------------------------------------------------------------- whole runs
 
 def test_pair_processes_equals_solo_and_replays(crcsort: str, solo: bytes,
