@@ -438,6 +438,23 @@ def kill_while_printing(elf: str, delay: float) -> tuple[bytes, object]:
     return bytes(seen), s
 
 
+def test_kill_9_at_an_output_access_repeats_it(crcsort: str, solo: bytes,
+                                               tmp_path: Path) -> None:
+    """The primary dies at a UART write: the device host performed (and printed) it, the
+    backup never heard of it, so the promoted backup performs it again — exactly one
+    byte of output twice, right after itself (protocol.md's window, across processes)."""
+    processes_pair(crcsort, record=str(tmp_path / "ref"))
+    _, recs = L.read_log(tmp_path / "ref")
+    writes = [r.icount for r in recs if r.type is L.RecordType.IO and r.kind == L.IO_WRITE
+              and r.pa == 0xFFD05800]
+    at = writes[len(writes) // 2]
+    out, s = processes_pair(crcsort, fail_at=at, config=cfg(detect=2.0))
+    assert s.error == "" and exit_status(s) == 0, s.render()  # type: ignore[attr-defined]
+    assert s.died_at == at and s.repeated_io == 1, s.render()  # type: ignore[attr-defined]
+    assert len(out) == len(solo) + 1
+    assert_within_repeat_window(solo, out, 1)
+
+
 def test_kill_9_from_outside(crcsort: str, solo: bytes,
                              reference: tuple[int, dict[int, int]]) -> None:
     """``kill -9`` of the primary's process by someone else, at host-chosen moments."""

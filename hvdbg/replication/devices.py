@@ -295,6 +295,7 @@ class RemoteEnvironment:
         self._last = time.monotonic()
         self.round_trips = 0
         self.rtt_s = 0.0
+        self.first_access: tuple[int, int] | None = None   # (icount, pa) of the first I/O
         offset = devices_now - time.monotonic_ns()   # CR16 on the devices' time base
         self.timer = HostIntervalTimer(lambda: time.monotonic_ns() + offset)
         self.timer.base = 0
@@ -358,6 +359,8 @@ class RemoteEnvironment:
     # ---- the round trip ----
     def _call(self, op: int, pa: int, size: int, value: int) -> int:
         t0 = time.monotonic()
+        if self.first_access is None and (op == OP_IO_READ or op == OP_IO_WRITE):
+            self.first_access = (self.icount(), pa)
         req = _REQ.pack(self.generation, self.icount(), self.read_cpu_eirr() & 0xFFFFFFFF,
                         pa & 0xFFFFFFFF, size, value & (1 << 64) - 1)
         seq = self._seq

@@ -175,7 +175,8 @@ def run_primary(spec: GuestSpec, cfg: ReplicationConfig, key: bytes,
                "bytes": out.bytes, "acks": out.acked + 1, "ack_wait_s": out.ack_wait_s,
                "ack_waits": out.waits, "epochs": primary.epochs_done,
                "run_s": time.monotonic() - t_run,
-               "died_at": primary.died_at, "device_round_trips": env.round_trips,
+               "died_at": primary.died_at, "unreported_io": primary.unreported_io,
+               "device_round_trips": env.round_trips,
                "device_rtt_s": env.rtt_s}
     _write_summary(summary_file, summary)
     if stop is not None and stop.reason is StopReason.DIED and primary.died_at is not None:
@@ -324,6 +325,7 @@ def run_backup(spec: GuestSpec, cfg: ReplicationConfig, key: bytes,
         until = Until.forever() if max_insns is None else Until.icount(max_insns)
         deadline = None if timeout is None else time.monotonic() + timeout
         stop = run_to_end(hv, until, deadline, stopping)
+        summary["first_io"] = env.first_access    # the dead primary's unreported one?
         if stop.reason in END_REASONS:
             env.end(int(END_REASONS[stop.reason]))
         elif stop.reason is StopReason.DIED and stop.message == FENCED_MSG:
@@ -528,6 +530,9 @@ def _merge(summary: PairSummary, work: Path, procs: dict[str, subprocess.Popen[b
                                 "failure point shown is where the backup took over")
         summary.fenced = bool(pstop) and pstop.get("message") == FENCED_MSG
         summary.failover_s = b.get("failover_s")
+        unreported = p.get("unreported_io")
+        if unreported is not None and unreported == b.get("first_io"):
+            summary.repeated_io = 1             # the backup did it again (protocol.md)
         final = bstop
     else:
         final = pstop
