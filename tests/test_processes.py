@@ -332,6 +332,21 @@ def test_pair_processes_equals_solo_and_replays(crcsort: str, solo: bytes,
     assert r.returncode == 0 and r.stdout == solo, r.stderr
 
 
+def test_cli_pair_processes_behaves_like_pair(crcsort: str, solo: bytes) -> None:
+    """Same console on stdout, the same summary on stderr, the same exit statuses."""
+    base = HVDBG + ["pair", "--processes", "--bios", crcsort, "--epoch", str(EPOCH)]
+    r = subprocess.run(base, capture_output=True, timeout=120, check=False,
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 0 and r.stdout == solo, r.stderr
+    assert b"hvdbg pair: protocol refined" in r.stderr and b"digests:" in r.stderr
+    r = subprocess.run(base + ["--max-insns", "1000000"], capture_output=True, timeout=120,
+                       check=False, stdin=subprocess.DEVNULL)
+    assert r.returncode == 3 and solo.startswith(r.stdout), r.stderr
+    r = subprocess.run(base + ["--protocol", "output-rule"], capture_output=True,
+                       timeout=120, check=False, stdin=subprocess.DEVNULL)
+    assert r.returncode == 2 and b"does not support" in r.stderr
+
+
 def test_cli_backup_refuses_wrong_key_garbage_and_another_guest(
         crcsort: str, other_guest: str, solo: bytes, tmp_path: Path, key: str) -> None:
     """The backup and device processes refuse peers that should not be there (one line
