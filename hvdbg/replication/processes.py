@@ -316,12 +316,14 @@ def run_backup(spec: GuestSpec, cfg: ReplicationConfig, key: bytes,
             return 1
         summary["takeover_icount"] = machine.core.icount
         live = time.monotonic()
-        since = lost_at[0] if lost_at else detected
+        # from the moment the primary was known lost (its connection closed) or, when
+        # only silence told, from the last frame heard (the detection timeout included)
+        since = lost_at[0] if lost_at else min(backup.last_rx, detected)
         summary["failover_s"] = live - since
-        summary["detected_by"] = "connection closed" if lost_at else "timeout"
+        how = "its connection closed" if lost_at else "heard nothing since"
         _say(f"hvdbg backup: promoted to primary at icount {machine.core.icount} "
-             f"(generation {env.generation}), {1000 * (live - since):.1f} ms after the "
-             f"primary was lost")
+             f"(generation {env.generation}), {1000 * (live - since):.1f} ms after "
+             f"{'the primary was lost: ' if lost_at else ''}{how}")
         until = Until.forever() if max_insns is None else Until.icount(max_insns)
         deadline = None if timeout is None else time.monotonic() + timeout
         stop = run_to_end(hv, until, deadline, stopping)
