@@ -2,7 +2,8 @@
 replicated / unreplicated time against epoch length): for a CPU-bound guest
 (benchmarks/guests/cpu_bench.c) and a console-bound one (console_bench.c), replicated
 ÷ solo wall time per protocol, epoch length and link latency; stream messages and bytes
-per second; the cost of recording; failover time.
+per second; the cost of recording; failover time; primary, backup and devices as
+processes (hvdbg pair --processes) against threads.
 
 Each ratio is the median over --runs of (pair time / solo time measured right before
 it), so slow drift of a noisy machine cancels.  Prints a Markdown table; with --plot DIR
@@ -32,6 +33,7 @@ from hvdbg.machine.environment import Environment
 from hvdbg.machine.spec import GuestSpec
 from hvdbg.replication.link import LinkConfig
 from hvdbg.replication.pair import PairSummary, run_pair
+from hvdbg.replication.processes import run_pair_processes
 from hvdbg.replication.roles import PROTOCOLS, ReplicationConfig
 
 CONSOLE_SRC = ROOT / "benchmarks" / "guests" / "console_bench.c"
@@ -66,6 +68,41 @@ def pair_run(elf: str, epoch: int, protocol: str, latency: float = 0.0,
                     fail_at=fail_at, record=record, timeout=600)
 
 
+def processes_run(elf: str, epoch: int) -> PairSummary:
+    """``hvdbg pair --processes``: the guest's run time as the primary measured it
+    (process start-up and handshakes excluded)."""
+    return run_pair_processes(GuestSpec(elf), ReplicationConfig(epoch, "refined", 2.0),
+                              sink=lambda d: None, timeout=600)
+
+
+def processes_table(gs: dict[str, str], runs: int) -> None:
+    """Processes against threads, same guest, protocol and epoch; and what a device
+    round trip costs (each I/O exit of the primary is one)."""
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"\nprocesses (refined, epoch 16K, loopback TCP + HMAC; load average "
+          f"{load:.2f} on {os.cpu_count()} CPUs when it started)\n")
+    print("| guest | threads ÷ solo | processes ÷ solo | device round trips | "
+          "µs per round trip |")
+    print("|---|---|---|---|---|")
+    for name, elf in gs.items():
+        rt, rp, last = [], [], None
+        for _ in range(runs):
+            solo = solo_time(elf)
+            t = pair_run(elf, 16384, "refined")
+            p = processes_run(elf, 16384)
+            if t.error or p.error:
+                raise SystemExit(f"pair failed: {t.error or p.error}")
+            rt.append(t.seconds / solo)
+            rp.append(p.seconds / solo)
+            last = p
+        assert last is not None
+        note = last.note.split()                    # "N device round trips, U us each"
+        trips = note[0] if note else "?"
+        each = note[4] if len(note) > 4 else "?"
+        print(f"| {name} | {statistics.median(rt):.2f} | {statistics.median(rp):.2f} | "
+              f"{trips} | {each} |", flush=True)
+
+
 def ratio(elf: str, runs: int, **kw: object) -> tuple[float, PairSummary]:
     ratios, last = [], None
     for _ in range(runs):
@@ -83,7 +120,12 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="epoch 16K, latency 0 only")
     ap.add_argument("--plot", metavar="DIR", help="write PNG plots there")
+    ap.add_argument("--processes-only", action="store_true",
+                    help="only the processes table (hvdbg pair --processes)")
     args = ap.parse_args()
+    if args.processes_only:
+        processes_table(guests(), args.runs)
+        return
     epochs = [16384] if args.quick else [1024, 4096, 16384, 65536]
     latencies = [0.0] if args.quick else [0.0, 100.0]
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
@@ -125,6 +167,7 @@ def main() -> None:
     print(f"\nfailover (cpu-bound, refined, epoch 16K, --detect-ms 50): death → backup "
           f"live, median {statistics.median(fo):.1f} ms (runs: "
           f"{', '.join(f'{x:.1f}' for x in fo)})")
+    processes_table(gs, args.runs)
     if args.plot:
         plot(results, Path(args.plot), latencies)
 

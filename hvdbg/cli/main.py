@@ -8,9 +8,9 @@ import sys
 from collections.abc import Sequence
 
 from hvdbg import __version__
-from hvdbg.cli import gdb, guest, log, pair, replay, run
+from hvdbg.cli import gdb, guest, log, pair, processes, replay, run
 
-SUBCOMMANDS = (run, pair, replay, log, guest, gdb)
+SUBCOMMANDS = (run, pair, replay, log, guest, gdb, processes)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,6 +20,7 @@ from hvdbg.machine.spec import GuestSpec, SpecError, add_guest_arguments
 from hvdbg.machine.stop import StopReason
 from hvdbg.replication.link import FAULT_KINDS, LinkConfig
 from hvdbg.replication.pair import exit_status, run_pair
+from hvdbg.replication.processes import DEFAULT_DETECT_MS
 from hvdbg.replication.roles import PROTOCOLS, ReplicationConfig
 
 
@@ -42,8 +43,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--fail-primary-at", type=checks.fail_at, metavar="EPOCH[:INSN]",
                    help="the primary stops dead at instruction INSN of epoch EPOCH "
                         "(fail-stop; an I/O access there is performed but never reported)")
-    p.add_argument("--detect-ms", type=checks.detect_ms, default=50.0, metavar="MS",
-                   help="failure-detection timeout of the backup, > 0 (default 50)")
+    p.add_argument("--detect-ms", type=checks.detect_ms, metavar="MS",
+                   help="failure-detection timeout of the backup, > 0 (default 50; 500 "
+                        "with --processes, whose processes share a loaded host)")
     p.add_argument("--link-latency-us", type=checks.latency_us, default=0.0, metavar="US",
                    help="one-way link latency (default 0)")
     p.add_argument("--link-mbps", type=checks.mbps, default=0.0, metavar="MBPS",
@@ -52,6 +54,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    help=f"inject a fault on message N; KIND: {', '.join(FAULT_KINDS)} "
                         "(detected and reported; repeatable)")
     checks.add_record_arguments(p, help="write the stream to DIR/stream.hvlog")
+    p.add_argument("--processes", action="store_true",
+                   help="primary, backup and devices as three processes over "
+                        "authenticated TCP on loopback (see hvdbg primary --help)")
+    p.add_argument("--key-file", type=checks.nonempty, metavar="FILE",
+                   help="with --processes: the shared key (default: a fresh one)")
     add_gdb_arguments(p)
     p.set_defaults(func=cmd_pair)
 
@@ -87,6 +94,8 @@ def _pair_gdb(args: argparse.Namespace, spec: GuestSpec, cfg: ReplicationConfig,
 def cmd_pair(args: argparse.Namespace) -> int:
     try:
         spec = GuestSpec.from_args(args)
+        if args.detect_ms is None:
+            args.detect_ms = DEFAULT_DETECT_MS if args.processes else 50.0
         cfg = ReplicationConfig(args.epoch, args.protocol, args.detect_ms / 1000)
         link = LinkConfig(args.link_latency_us, args.link_mbps,
                           LinkConfig.parse_faults(args.link_fault))
@@ -97,6 +106,8 @@ def cmd_pair(args: argparse.Namespace) -> int:
     if args.fail_primary_at is not None:
         epoch, insn = args.fail_primary_at
         fail_at = epoch * cfg.epoch + insn
+    if args.processes:
+        return _pair_processes(args, spec, cfg, fail_at)
     sink = StdoutSink()
     if args.gdb:
         return _pair_gdb(args, spec, cfg, link, sink)
@@ -111,6 +122,30 @@ def cmd_pair(args: argparse.Namespace) -> int:
     except (GuestImageError, SpecError, MemoryError, OSError) as e:
         print(f"hvdbg pair: error: {e}", file=sys.stderr)
         return 2
+    print(summary.render(), file=sys.stderr)
+    status = exit_status(summary)
+    return signals.exit_status if status == 130 else status
+
+
+def _pair_processes(args: argparse.Namespace, spec: GuestSpec, cfg: ReplicationConfig,
+                    fail_at: int | None) -> int:
+    from hvdbg.replication.processes import run_pair_processes
+    unsupported = [flag for flag, on in (("--gdb", args.gdb),
+                                         ("--link-latency-us", args.link_latency_us),
+                                         ("--link-mbps", args.link_mbps),
+                                         ("--link-fault", args.link_fault),
+                                         ("--protocol output-rule",
+                                          cfg.protocol == "output-rule")) if on]
+    if unsupported:
+        print(f"hvdbg pair: error: --processes does not support {', '.join(unsupported)}",
+              file=sys.stderr)
+        return 2
+    signals = StopSignals(lambda: None)
+    with signals:
+        summary = run_pair_processes(spec, cfg, key_file=args.key_file, fail_at=fail_at,
+                                     record=args.record, force=args.force,
+                                     timeout=args.timeout, max_insns=args.max_insns,
+                                     stopping=signals.event)
     print(summary.render(), file=sys.stderr)
     status = exit_status(summary)
     return signals.exit_status if status == 130 else status

@@ -182,6 +182,15 @@ class Environment:
         self.pending_eirr = d["pending_eirr"]
         self.power_off_requested = d["power_off_requested"]
 
+    def uncertain_completion(self) -> None:
+        """P8: every device with an operation that may be outstanding raises its
+        completion interrupt again (UART: transmit-empty), so the guest's driver repeats
+        or continues it."""
+        for _, _, _, dev in self.regions:
+            uncertain = getattr(dev, "uncertain_completion", None)
+            if uncertain is not None:
+                uncertain()
+
     # ---- interrupts / power ----
     def _raise_eirr(self, bits: int) -> None:
         self.pending_eirr |= bits

@@ -412,10 +412,7 @@ class Primary(Role):
         interrupt, so the guest's driver repeats or continues it (UART: transmit-empty
         again).  They reach the guest like any interrupt, at the next epoch end (P0).
         Returns the EIRR bits now pending."""
-        for _, _, _, dev in self.env.regions:
-            uncertain = getattr(dev, "uncertain_completion", None)
-            if uncertain is not None:
-                uncertain()
+        self.env.uncertain_completion()      # (one request when the devices are remote)
         if self.machine.clock is ClockMode.HOST:
             # the interval timer (an environment device with the host clock) may have
             # fired into the dead primary's P0 buffer: one tick more is harmless, a lost
@@ -690,6 +687,7 @@ class Backup(Role):
         self._woken = False
         self.last_rx = time.monotonic()
         self.link_error: LinkError | None = None
+        self.lost = False                        # the transport saw the primary go
         self.closed = False                      # promoted: the old primary is not heard
         # what has been absorbed from the inbox
         self.known_end = -1                      # the last epoch whose [end, E] arrived
@@ -722,6 +720,13 @@ class Backup(Role):
                 self.cv.notify()
         if self.send_ack is not None:
             self.send_ack(rec.seq)
+
+    def peer_lost(self) -> None:
+        """Thread-safe: the transport knows the primary is gone (its process died, its
+        connection closed): P7 need not wait for the timeout."""
+        with self.cv:
+            self.lost = True
+            self.cv.notify()
 
     def link_failed(self, err: LinkError) -> None:
         with self.cv:
@@ -762,6 +767,8 @@ class Backup(Role):
         records it has and continues as the primary (:meth:`takeover`)."""
         if not self.detect:
             return False
+        if self.lost:
+            return True
         heard = self.last_rx
         if self.link_busy_until is not None:     # frames still on a slow link
             heard = max(heard, self.link_busy_until())

@@ -202,8 +202,29 @@ def encode(rtype: RecordType, seq: int, fields: tuple[int, ...], data: bytes = b
     """One frame (header, payload, CRC) as bytes."""
     st, _, tail = _CODECS[rtype]
     payload = st.pack(*fields) + data if tail else st.pack(*fields)
+    return frame_bytes(rtype, seq, payload)
+
+
+def frame_bytes(rtype: int, seq: int, payload: bytes) -> bytes:
+    """A frame around any payload: the one framing (type, length, seq, CRC) that other
+    messages on an hvdbg connection (the device protocol) share with the stream."""
     head = _FRAME_HEAD.pack(rtype, len(payload), seq) + payload
     return head + _CRC.pack(zlib.crc32(head))
+
+
+def unframe(frame: bytes | memoryview) -> tuple[int, int, bytes]:
+    """``(type, seq, payload)`` of a whole frame whose length and CRC check out (the
+    type is not interpreted: see :func:`decode` for stream records)."""
+    n = len(frame)
+    if n < FRAME_OVERHEAD:
+        raise StreamError(f"truncated frame ({n} bytes)")
+    rtype, length, seq = _FRAME_HEAD.unpack_from(frame)
+    if n != FRAME_OVERHEAD + length:
+        raise StreamError(f"frame length {length} does not match its size {n}")
+    (crc,) = _CRC.unpack_from(frame, n - 4)
+    if zlib.crc32(memoryview(frame)[:n - 4]) != crc:
+        raise StreamError(f"CRC mismatch in frame seq {seq}")
+    return rtype, seq, bytes(frame[_FRAME_HEAD.size:n - 4])
 
 
 class StreamError(Exception):
