@@ -292,8 +292,8 @@ class ConsoleText:
 
     def feed(self, data: bytes) -> list[str]:
         """Add ``data``; returns the lines it completed."""
-        text = _CONTROL.sub("", data.decode("utf-8", "replace").replace("\r\n", "\n")
-                            .replace("\r", "\n"))
+        # CR dropped: guests end lines with CR LF, often split across two writes
+        text = _CONTROL.sub("", data.decode("utf-8", "replace").replace("\r", ""))
         done: list[str] = []
         with self.lock:
             self.total += len(data)

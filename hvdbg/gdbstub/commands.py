@@ -448,7 +448,14 @@ def run_continue(ctx: Context, args: list[str]) -> str:
     if args:
         targets = [d for d in ctx.all if not d.exited and not d.hv.ended]
     until = Until.epochs(1) if ctx.options["break-epoch"] else Until.forever()
-    return run_vms(ctx, targets, until)
+    note = ""
+    for d in targets:
+        held = [x for x in ctx.all if isinstance(x.hv.role, Primary) and x not in targets
+                and not x.exited and not x.running]
+        if isinstance(d.hv.role, Backup) and d.pair is not None and held:
+            note = (f"note: {held[0].label} is paused: the backup waits at the end of the "
+                    f"primary's last finished epoch ('continue all' runs both)\n")
+    return note + run_vms(ctx, targets, until)
 
 
 @command("stepi", "stepi [N]", "execute N instructions (default 1) on the current VM")
