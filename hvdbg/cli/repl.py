@@ -361,16 +361,25 @@ class ReplApp:
         self.buffer = Buffer(multiline=False, completer=_Completer(), history=hist,
                              accept_handler=self._accept, complete_while_typing=False)
 
-        def console_lines() -> int:
-            return len(console.lines)
+        # The cursor (the last line: the windows scroll to it) must be counted from the
+        # same snapshot as the text, or a line added between the two breaks the render.
+        rows = {"console": 0, "transcript": 0}
+
+        def console_text() -> list[tuple[str, str]]:
+            text = console.text()
+            rows["console"] = text.count("\n")
+            return [("class:console", text)]
+
+        def transcript_text() -> list[tuple[str, str]]:
+            frags = self._transcript_fragments()
+            rows["transcript"] = sum(t.count("\n") for _, t in frags)
+            return frags
 
         console_win = Window(FormattedTextControl(
-            lambda: [("class:console", console.text())],
-            get_cursor_position=lambda: Point(0, max(0, console_lines() - 1))),
+            console_text, get_cursor_position=lambda: Point(0, rows["console"])),
             wrap_lines=True, height=Dimension(weight=2, min=3), style="class:console")
         transcript_win = Window(FormattedTextControl(
-            self._transcript_fragments,
-            get_cursor_position=lambda: Point(0, max(0, len(self.transcript) - 1))),
+            transcript_text, get_cursor_position=lambda: Point(0, rows["transcript"])),
             wrap_lines=True, height=Dimension(weight=3, min=3))
         prompt = Window(BufferControl(self.buffer, input_processors=[
             BeforeInput("(hvdbg) ", style="class:prompt")]), height=1)
