@@ -646,6 +646,18 @@ def _read(ctx: Context, addr: int, n: int, physical: bool) -> bytes:
         raise CommandError(f"cannot read {n} bytes at {kind} {addr:#010x}: {e}") from None
 
 
+def _read_code(ctx: Context, addr: int, physical: bool) -> bytes:
+    """An instruction word as the CPU fetches it: through the instruction TLB in the pc's
+    space (a kernel maps its text there only), else as data."""
+    if not physical:
+        core = ctx.current.hv.core
+        try:
+            return core.read_phys(core.translate(int(core.state.iasq_f), addr, is_code=True), 4)
+        except CoreError:
+            pass                               # not mapped for execution: try as data
+    return _read(ctx, addr, 4, physical)
+
+
 def disas_lines(ctx: Context, addr: int, count: int, physical: bool = False) -> str:
     """``count`` instructions from ``addr``, the one at the pc marked ``=>``."""
     d = ctx.current
@@ -657,7 +669,7 @@ def disas_lines(ctx: Context, addr: int, count: int, physical: bool = False) -> 
         if a > 0xFFFFFFFC:
             break
         try:
-            word = int.from_bytes(_read(ctx, a, 4, physical), "big")
+            word = int.from_bytes(_read_code(ctx, a, physical), "big")
             text = disassemble(word, a)
             raw = f"{word:08x}"
         except CommandError:
