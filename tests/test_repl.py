@@ -288,7 +288,7 @@ def test_record_then_replay(driver, crcsort: str, tmp_path: Path) -> None:
 # ---- the pair ----
 
 def test_pair(driver, crcsort: str) -> None:
-    r = driver("--pair", "--bios", crcsort, "--detect-ms", "200")
+    r = driver("--pair", "--bios", crcsort, "--detect-ms", "300")
     r.cmd("break main", "breakpoint 1 at .* \\(process 1 \\(primary\\)\\)")
     assert "current VM: process 2 (backup)" in r.cmd("vm backup", "current VM")
     r.cmd("break main", r"breakpoint 2 at .*\(process 2 \(backup\)\)")
@@ -305,7 +305,7 @@ def test_pair(driver, crcsort: str) -> None:
     # and the paused primary's heartbeats keep it from taking over
     r.cmd("delete 2", "deleted 1")
     assert "waits at the end" in r.cmd("continue", "running")
-    time.sleep(1.0)                                  # 5x the detection timeout
+    time.sleep(1.5)                                  # 5x the detection timeout
     assert "backup" in r.cmd("role", r"\* process 2: \w+")
     assert r.repl.dbg.running()
     r.inp.send_text("\x03")                          # Ctrl-C: stops the guest, not hvdbg
