@@ -102,6 +102,8 @@ class Context:
     frontend: Frontend = field(default_factory=Frontend)
     points: dict[int, Point] = field(default_factory=dict)
     next_point: int = 1
+    # gdb's own breakpoints (the stub's Z packets): (pid, addr) -> type
+    gdb_breaks: dict[tuple[int, int], object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -484,7 +486,8 @@ def _add_point(ctx: Context, kind: str, where: str, addr: int, length: int = 4) 
         if kind in ("break", "tbreak"):
             # the core's set is not counted: one entry per address however many points
             if not any(p.pid == d.pid and p.kind in ("break", "tbreak") and p.addr == addr
-                       for p in ctx.points.values()):
+                       for p in ctx.points.values()) and \
+                    not any(pid == d.pid and a & ~3 == addr for pid, a in ctx.gdb_breaks):
                 core.add_breakpoint(addr)
         else:
             core.add_watchpoint(addr, length, point.watch_kinds)
@@ -503,8 +506,9 @@ def _remove_point(ctx: Context, p: Point) -> None:
     core = d.hv.core
     try:
         if p.kind in ("break", "tbreak"):
-            if not any(q.pid == p.pid and q.kind in ("break", "tbreak") and q.addr == p.addr
-                       for q in ctx.points.values()):
+            gdb_has = any(pid == p.pid and a & ~3 == p.addr for pid, a in ctx.gdb_breaks)
+            if not gdb_has and not any(q.pid == p.pid and q.kind in ("break", "tbreak")
+                                       and q.addr == p.addr for q in ctx.points.values()):
                 core.remove_breakpoint(p.addr)
         else:
             core.remove_watchpoint(p.addr, p.length, p.watch_kinds)

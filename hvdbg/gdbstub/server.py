@@ -50,7 +50,9 @@ class GdbServer:
         self.address = self.sock.getsockname()[:2]
         self.stops: queue.Queue[tuple[Debuggee, Stop | BaseException]] = queue.Queue()
         self.running: set[int] = set()
-        self.breaks: dict[tuple[int, int], P.BreakpointType] = {}   # (pid, addr) -> type
+        # (pid, addr) -> type; the registry's break/delete (monitor) see it too, as the
+        # core keeps one uncounted entry per address for both
+        self.breaks: dict[tuple[int, int], P.BreakpointType] = self.ctx.gdb_breaks
         self.watches: dict[tuple[int, int, int], P.BreakpointType] = {}
         self.last_stop: dict[int, Stop] = {}
         self.killed = False
@@ -313,11 +315,13 @@ class GdbServer:
         t = req.type
         try:
             if t in (P.BreakpointType.SOFTWARE, P.BreakpointType.HARDWARE):
+                mine = any(p.pid == d.pid and "break" in p.kind and p.addr == req.addr & ~3
+                           for p in self.ctx.points.values())
                 if req.insert:
-                    if (d.pid, req.addr) not in self.breaks:
+                    if (d.pid, req.addr) not in self.breaks and not mine:
                         core.add_breakpoint(req.addr & ~3)
                     self.breaks[(d.pid, req.addr)] = t
-                elif self.breaks.pop((d.pid, req.addr), None) is not None:
+                elif self.breaks.pop((d.pid, req.addr), None) is not None and not mine:
                     core.remove_breakpoint(req.addr & ~3)
                 return P.OK
             kinds = _WATCH_KINDS[t]
@@ -441,6 +445,20 @@ class GdbServer:
         return P.exited(0 if r.guest_ended else 1, d.pid)
 
 
+def load_symbols_later(ctx: Context, path: str) -> None:
+    """``monitor break main`` and friends: the ELF's symbols, read in the background (a
+    vmlinux takes a second or two; gdb need not wait for them)."""
+    from hvdbg.machine.elf import GuestImageError, read_symbols
+
+    def load() -> None:
+        try:
+            ctx.symbols = read_symbols(path)
+        except GuestImageError as e:
+            log.info("no symbols for monitor commands: %s", e)
+
+    threading.Thread(target=load, name="symbols", daemon=True).start()
+
+
 def serve_gdb(debuggees: list[Debuggee], address: str, wait: bool,
               file_hint: str | None = None) -> dict[int, Stop]:
     """For ``--gdb [HOST:]PORT``: listen (loopback unless a host is given), say how to
@@ -448,6 +466,8 @@ def serve_gdb(debuggees: list[Debuggee], address: str, wait: bool,
     import sys
     host, port = parse_address(address)
     server = GdbServer(debuggees, host, port)
+    if file_hint is not None:
+        load_symbols_later(server.ctx, file_hint)
     h, p = server.address
     attach = f"hvdbg gdb --host {h} --port {p}" + (f" --file {file_hint}" if file_hint
                                                      else "")
