@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -288,7 +289,7 @@ def test_record_then_replay(driver, crcsort: str, tmp_path: Path) -> None:
 # ---- the pair ----
 
 def test_pair(driver, crcsort: str) -> None:
-    r = driver("--pair", "--bios", crcsort, "--detect-ms", "300")
+    r = driver("--pair", "--bios", crcsort, "--detect-ms", "800")
     r.cmd("break main", "breakpoint 1 at .* \\(process 1 \\(primary\\)\\)")
     assert "current VM: process 2 (backup)" in r.cmd("vm backup", "current VM")
     r.cmd("break main", r"breakpoint 2 at .*\(process 2 \(backup\)\)")
@@ -305,7 +306,7 @@ def test_pair(driver, crcsort: str) -> None:
     # and the paused primary's heartbeats keep it from taking over
     r.cmd("delete 2", "deleted 1")
     assert "waits at the end" in r.cmd("continue", "running")
-    time.sleep(1.5)                                  # 5x the detection timeout
+    time.sleep(2.4)                                  # 3x the detection timeout
     assert "backup" in r.cmd("role", r"\* process 2: \w+")
     assert r.repl.dbg.running()
     r.inp.send_text("\x03")                          # Ctrl-C: stops the guest, not hvdbg
@@ -472,3 +473,29 @@ def test_tmux_end_to_end(crcsort: str, tmp_path: Path) -> None:
         assert "break main" in (tmp_path / "hvdbg" / "history").read_text()
     finally:
         subprocess.run([*tmux, "kill-server"], capture_output=True, check=False)
+
+
+def test_line_mode_sigint_stops_the_guest_not_hvdbg(crcsort: str, tmp_path: Path) -> None:
+    """The backup alone waits for a primary held paused: only a stop request ends that
+    run; SIGINT is one, and hvdbg goes on with the next command."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), XDG_STATE_HOME=str(tmp_path))
+    p = subprocess.Popen([sys.executable, "-m", "hvdbg", "debug", "--pair", "--bios", crcsort],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env=env, cwd=ROOT)
+    try:
+        assert p.stdin is not None and p.stdout is not None
+        p.stdin.write("vm backup\ncontinue\n")
+        p.stdin.flush()
+        seen = ""
+        while "waits at the end" not in seen:           # bounded by the read timeout below
+            line = p.stdout.readline()
+            assert line, seen + (p.stderr.read() if p.stderr else "")
+            seen += line
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate("status\nquit\n", timeout=TIMEOUT)
+    finally:
+        p.kill()
+    assert p.returncode == 0, err
+    assert "process 2 (backup): interrupted" in out
+    assert re.search(r"\* process 2 \(backup\): paused \(interrupted\)", out)
+    assert "bye" in out

@@ -67,6 +67,7 @@ class Debugger(Frontend):
         self.lock = threading.Lock()
         self.idle = threading.Condition(self.lock)
         self.quitting = False
+        self._note = ""
         self.closed = threading.Event()
         self.on_change: Callable[[], None] = lambda: None
         threading.Thread(target=self._collect, name="repl-stops", daemon=True).start()
@@ -87,10 +88,19 @@ class Debugger(Frontend):
                              name=f"vm{d.pid}").start()
         self.on_change()
         if self.wait:
+            note, self._note = self._note, ""
+            if note:
+                self.say(note)
             self.wait_idle()
             return ""
         names = " and ".join(d.label for d in targets)
         return f"{names} running; Ctrl-C or 'interrupt' stops it\n"
+
+    def announce(self, ctx: Context, text: str) -> str:
+        if self.wait:                 # the command returns only when the VMs stopped:
+            self._note += text        # said once they run (so a Ctrl-C after it stops them)
+            return ""
+        return text
 
     def select(self, ctx: Context, d: Debuggee) -> str:
         ctx.current = d
@@ -150,7 +160,10 @@ class Debugger(Frontend):
             for d in self.ctx.all:
                 role = d.hv.role
                 if isinstance(role, Primary) and not d.running and not d.exited:
-                    role.heartbeat_while_paused()
+                    try:
+                        role.heartbeat_while_paused()
+                    except Exception:            # a broken link: the backup says so
+                        log.exception("heartbeat of %s", d.label)
 
     def running(self) -> list[Debuggee]:
         return [d for d in self.ctx.all if d.running]
@@ -195,6 +208,12 @@ class Debugger(Frontend):
 
     # ---- what the toolbar shows ----
     def toolbar(self) -> list[tuple[str, str]]:
+        try:
+            return self._toolbar()
+        except Exception as e:  # noqa: BLE001 (a screen that fails to draw stops the REPL)
+            return [("class:toolbar.ended", f" toolbar: {type(e).__name__}: {e} ")]
+
+    def _toolbar(self) -> list[tuple[str, str]]:
         out: list[tuple[str, str]] = []
         for d in self.ctx.all:
             hv = d.hv
@@ -472,8 +491,17 @@ class ReplApp:
             self.app.exit()
 
     def run(self) -> None:
-        self.app.run(handle_sigint=False)
-        self.dbg.shutdown()
+        # the terminal is raw, so Ctrl-C is a key (bound above); a SIGINT from elsewhere
+        # (kill -INT) stops the VMs the same way instead of ending hvdbg
+        old = None
+        if threading.current_thread() is threading.main_thread():
+            old = signal.signal(signal.SIGINT, lambda *_: self.say(self.dbg.interrupt()))
+        try:
+            self.app.run(handle_sigint=False)
+        finally:
+            if old is not None:
+                signal.signal(signal.SIGINT, old)
+            self.dbg.shutdown()
 
 
 # =====================================================================================

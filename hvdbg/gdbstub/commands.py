@@ -83,6 +83,11 @@ class Frontend:
             text += after_stop(ctx, d, stop)
         return text
 
+    def announce(self, ctx: Context, text: str) -> str:
+        """A note about a run about to start: printed with the command's result here;
+        a front end that waits for the stop prints it at once instead."""
+        return text
+
     def select(self, ctx: Context, d: Debuggee) -> str:
         raise CommandError("under gdb, 'inferior N' selects a VM ('attach 2' first)")
 
@@ -457,7 +462,7 @@ def run_continue(ctx: Context, args: list[str]) -> str:
         if isinstance(d.hv.role, Backup) and d.pair is not None and held:
             note = (f"note: {held[0].label} is paused: the backup waits at the end of the "
                     f"primary's last finished epoch ('continue all' runs both)\n")
-    return note + run_vms(ctx, targets, until)
+    return (ctx.frontend.announce(ctx, note) if note else "") + run_vms(ctx, targets, until)
 
 
 @command("stepi", "stepi [N]", "execute N instructions (default 1) on the current VM")
