@@ -640,7 +640,7 @@ def run_info(ctx: Context, args: list[str]) -> str:
     raise CommandError("usage: info registers [NAME...|all] | info breakpoints")
 
 
-_FMT = re.compile(r"^/(?P<count>\d*)(?P<letters>[xduotcsib hwg]*)$")
+_FMT = re.compile(r"^/(?P<count>\d*)(?P<letters>[xduotcsibhwg]*)$")
 _UNITS = {"b": 1, "h": 2, "w": 4, "g": 8}
 
 
