@@ -215,6 +215,8 @@ def test_bad_input_is_one_line(driver, crcsort: str) -> None:
         "break 'main": "cannot parse",
         "break-epoch maybe": "usage: break-epoch on|off",
         "send": "usage: send [-n] TEXT",
+        "break *": "expected an address",
+        "interrupt now": "usage: interrupt",
         "x/4xw 0x1ffffffff": "outside the 32-bit address space",
     }
     for line, want in cases.items():
@@ -312,6 +314,14 @@ def test_pair(driver, crcsort: str) -> None:
     r.inp.send_text("\x03")                          # Ctrl-C: stops the guest, not hvdbg
     r.wait_for(lambda: "process 2 (backup): interrupted" in r.text(), "the interrupt")
     assert r.repl.app.is_running
+    stops = r.text().count("process 2 (backup): interrupted")
+    r.cmd("continue", "running")                     # and the 'interrupt' command
+    assert "stopping process 2 (backup)" in r.cmd("interrupt", "stopping")
+    r.wait_for(lambda: r.text().count("process 2 (backup): interrupted") > stops,
+               "the 'interrupt' command's stop")
+    assert "nothing is running" in r.cmd("interrupt", "nothing")
+    assert "allow-divergence on for process 2" in r.cmd("allow-divergence on", "on for")
+    r.cmd("allow-divergence off", "off for")
     r.cmd("vm primary", "current VM")
     digest = r.cmd("digest", "digest")
     assert "records not yet acknowledged: 0" in r.cmd("epoch", "acknowledged")

@@ -369,7 +369,7 @@ def address(ctx: Context, text: str) -> int:
     """An address: a number, ``$REGISTER``, a symbol, any of them ``+``/``-`` a number
     (``main+0x10``, ``$sp-64``, ``*0xf0000ea4``)."""
     m = _ADDR.match(text.strip())
-    if m is None:
+    if m is None or m.group("base") == "*":
         raise CommandError(f"expected an address (number, symbol or $register), got {text!r}")
     base, off = m.group("base"), 0
     if m.group("off"):
