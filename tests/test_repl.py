@@ -311,14 +311,19 @@ def test_pair(driver, crcsort: str) -> None:
     time.sleep(2.4)                                  # 3x the detection timeout
     assert "backup" in r.cmd("role", r"\* process 2: \w+")
     assert r.repl.dbg.running()
+    def stops() -> int:
+        return r.text().count("process 2 (backup): interrupted")
+
+    before = stops()
     r.inp.send_text("\x03")                          # Ctrl-C: stops the guest, not hvdbg
-    r.wait_for(lambda: "process 2 (backup): interrupted" in r.text(), "the interrupt")
+    r.wait_for(lambda: stops() > before, "Ctrl-C's stop")
+    r.wait_for(lambda: not r.repl.dbg.running(), "the VMs to be paused")
     assert r.repl.app.is_running
-    stops = r.text().count("process 2 (backup): interrupted")
-    r.cmd("continue", "running")                     # and the 'interrupt' command
+    before = stops()
+    r.cmd("continue", "backup.* running; Ctrl-C")    # and the 'interrupt' command
     assert "stopping process 2 (backup)" in r.cmd("interrupt", "stopping")
-    r.wait_for(lambda: r.text().count("process 2 (backup): interrupted") > stops,
-               "the 'interrupt' command's stop")
+    r.wait_for(lambda: stops() > before, "the 'interrupt' command's stop")
+    r.wait_for(lambda: not r.repl.dbg.running(), "the VMs to be paused")
     assert "nothing is running" in r.cmd("interrupt", "nothing")
     assert "allow-divergence on for process 2" in r.cmd("allow-divergence on", "on for")
     r.cmd("allow-divergence off", "off for")
