@@ -13,6 +13,7 @@ APT_PACKAGES=(
     gcc-hppa-linux-gnu binutils-hppa-linux-gnu libc6-dev-hppa-cross   # guests, later userland
     qemu-system-misc qemu-system-data                                # qemu-system-hppa + firmware
     gdb-multiarch
+    tmux                                                             # the REPL's terminal test
     gcc libc6-dev                                                    # builds the C core
     linux-source-6.1 make bc bison flex libssl-dev libelf-dev        # Linux guest images:
     xz-utils dpkg-dev                                                #   hvdbg guest build

@@ -1,5 +1,5 @@
 """The ``hvdbg`` command line: one subcommand module per verb (run, pair, replay, log,
-guest, gdb), each providing ``add_parser(subparsers)``."""
+guest, gdb, debug), each providing ``add_parser(subparsers)``."""
 from __future__ import annotations
 
 import argparse
@@ -8,9 +8,9 @@ import sys
 from collections.abc import Sequence
 
 from hvdbg import __version__
-from hvdbg.cli import gdb, guest, log, pair, processes, replay, run
+from hvdbg.cli import debug, gdb, guest, log, pair, processes, replay, run
 
-SUBCOMMANDS = (run, pair, replay, log, guest, gdb, processes)
+SUBCOMMANDS = (run, pair, replay, log, guest, gdb, debug, processes)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -90,7 +90,7 @@ def _build() -> tuple[Register, ...]:
         aliases = (f"r{r}", f"gr{r}") if r in special else (f"gr{r}",)
         add(r, name, Field("gr", r), *aliases)
     add(32, "sar", Field("cr", 11), "cr11")
-    add(33, "pcoqh", Field("iaoq_f"), "iaoq_f")
+    add(33, "pcoqh", Field("iaoq_f"), "iaoq_f", "pc")      # $pc, as gdb says it
     add(34, "pcsqh", Field("iasq_f"), "iasq_f")
     add(35, "pcoqt", Field("iaoq_b"), "iaoq_b")
     add(36, "pcsqt", Field("iasq_b"), "iasq_b")

@@ -51,7 +51,10 @@ class GdbServer:
         self.address = self.sock.getsockname()[:2]
         self.stops: queue.Queue[tuple[Debuggee, Stop | BaseException]] = queue.Queue()
         self.running: set[int] = set()
-        self.breaks: dict[int, P.BreakpointType] = {}              # addr -> type
+        # (pid, addr) -> type, for every VM (gdb inserts a location once for the pair);
+        # the registry's break/delete (monitor) see it too, as the core keeps one
+        # uncounted entry per address for both
+        self.breaks: dict[tuple[int, int], P.BreakpointType] = self.ctx.gdb_breaks
         self.watches: dict[tuple[int, int], P.BreakpointType] = {}   # (addr, len) -> type
         self.last_stop: dict[int, Stop] = {}
         self.killed = False
@@ -319,14 +322,17 @@ class GdbServer:
         cores = [x.hv.core for x in self.debuggees]
         try:
             if t in (P.BreakpointType.SOFTWARE, P.BreakpointType.HARDWARE):
-                if req.insert:
-                    if req.addr not in self.breaks:
-                        for core in cores:
-                            core.add_breakpoint(req.addr & ~3)
-                    self.breaks[req.addr] = t
-                elif self.breaks.pop(req.addr, None) is not None:
-                    for core in cores:
-                        core.remove_breakpoint(req.addr & ~3)
+                pc = req.addr & ~3
+                for x in self.debuggees:
+                    mine = any(p.pid == x.pid and "break" in p.kind and p.addr == pc
+                               for p in self.ctx.points.values())
+                    key = (x.pid, req.addr)
+                    if req.insert:
+                        if key not in self.breaks and not mine:
+                            x.hv.core.add_breakpoint(pc)
+                        self.breaks[key] = t
+                    elif self.breaks.pop(key, None) is not None and not mine:
+                        x.hv.core.remove_breakpoint(pc)
                 return P.OK
             kinds = _WATCH_KINDS[t]
             length = max(1, req.kind)
@@ -430,7 +436,7 @@ class GdbServer:
         self.last_stop[d.pid] = stop
         r = stop.reason
         if r is StopReason.BREAKPOINT:
-            hw = self.breaks.get(stop.pc & ~3) is P.BreakpointType.HARDWARE
+            hw = self.breaks.get((d.pid, stop.pc & ~3)) is P.BreakpointType.HARDWARE
             return P.stop_reply(P.SIGTRAP, thread=thread, swbreak=not hw, hwbreak=hw)
         if r is StopReason.WATCHPOINT:
             addr = stop.watch_addr or 0
@@ -451,12 +457,28 @@ class GdbServer:
         return P.exited(0 if r.guest_ended else 1, d.pid)
 
 
+def load_symbols_later(ctx: Context, path: str) -> None:
+    """``monitor break main`` and friends: the ELF's symbols, read in the background (a
+    vmlinux takes a second or two; gdb need not wait for them)."""
+    from hvdbg.machine.elf import GuestImageError, read_symbols
+
+    def load() -> None:
+        try:
+            ctx.symbols = read_symbols(path)
+        except GuestImageError as e:
+            log.info("no symbols for monitor commands: %s", e)
+
+    threading.Thread(target=load, name="symbols", daemon=True).start()
+
+
 def serve_gdb(debuggees: list[Debuggee], address: str, wait: bool,
               file_hint: str | None = None) -> dict[int, Stop]:
     """For ``--gdb [HOST:]PORT``: listen (loopback unless a host is given), say how to
     attach, serve until the VMs ended or gdb killed them; the last stop of each VM."""
     host, port = parse_address(address)
     server = GdbServer(debuggees, host, port)
+    if file_hint is not None:
+        load_symbols_later(server.ctx, file_hint)
     h, p = server.address
     attach = f"hvdbg gdb --host {h} --port {p}" + (f" --file {file_hint}" if file_hint
                                                      else "")

@@ -163,3 +163,86 @@ def parse_kernel(data: bytes, name: str = "kernel") -> KernelImage:
 
 def read_kernel(path: str | Path) -> KernelImage:
     return parse_kernel(*_read(path, "kernel"))
+
+
+# ---- symbols (the REPL's break/disas/x and its completion; one reader for all) ----
+
+@dataclass(frozen=True)
+class Symbol:
+    name: str
+    addr: int
+    size: int
+    func: bool
+
+
+class SymbolTable:
+    """Functions and data objects of an ELF's ``.symtab``, by name and by address.
+    Addresses are the symbols' own (virtual for a vmlinux, physical = virtual for a
+    bare-metal guest in the firmware region): what breakpoints and ``x`` take."""
+
+    def __init__(self, symbols: list[Symbol], path: str = "") -> None:
+        self.path = path
+        self.by_name: dict[str, Symbol] = {}
+        for s in symbols:
+            # a global definition wins over a later local one of the same name
+            self.by_name.setdefault(s.name, s)
+        self._sorted = sorted(symbols, key=lambda s: s.addr)
+        self._addrs = [s.addr for s in self._sorted]
+
+    def __len__(self) -> int:
+        return len(self.by_name)
+
+    def lookup(self, name: str) -> Symbol | None:
+        return self.by_name.get(name)
+
+    def names(self) -> list[str]:
+        return list(self.by_name)
+
+    def containing(self, addr: int) -> Symbol | None:
+        """The symbol ``addr`` lies in (or, for a symbol without a size, the nearest one
+        below it within 64 KiB: assembly labels often have none)."""
+        import bisect
+        i = bisect.bisect_right(self._addrs, addr) - 1
+        while i >= 0:
+            s = self._sorted[i]
+            if s.addr + s.size > addr or (s.size == 0 and addr - s.addr < 0x10000):
+                return s
+            if s.addr < addr - 0x10000:
+                return None
+            i -= 1
+        return None
+
+    def describe(self, addr: int) -> str:
+        """``name`` or ``name+0xOFF`` for ``addr``; "" when no symbol holds it."""
+        s = self.containing(addr)
+        if s is None:
+            return ""
+        return s.name if addr == s.addr else f"{s.name}+{addr - s.addr:#x}"
+
+
+def read_symbols(path: str | Path) -> SymbolTable:
+    """The symbol table of the ELF at ``path`` (empty when it has none);
+    GuestImageError when the file is not an ELF."""
+    p = Path(path)
+    try:
+        with open(p, "rb") as f:
+            elf = ELFFile(f)
+            symtab = elf.get_section_by_name(".symtab")
+            out = []
+            if symtab is not None:
+                for sym in symtab.iter_symbols():
+                    kind = sym["st_info"]["type"]
+                    if not sym.name or kind not in ("STT_FUNC", "STT_OBJECT", "STT_NOTYPE"):
+                        continue
+                    if sym["st_shndx"] in ("SHN_UNDEF", "SHN_ABS"):
+                        continue
+                    # millicode and local labels ($$mulI, .L12) are not what anyone breaks on
+                    if sym.name.startswith((".L", "$")):
+                        continue
+                    out.append(Symbol(sym.name, sym["st_value"] & 0xFFFFFFFF,
+                                      sym["st_size"], kind == "STT_FUNC"))
+    except OSError as e:
+        raise GuestImageError(f"{p}: cannot read ({e.strerror or e})") from None
+    except (ELFError, ValueError, EOFError, struct.error) as e:
+        raise GuestImageError(f"{p}: not a readable ELF ({e})") from None
+    return SymbolTable(out, str(p))

@@ -35,6 +35,7 @@ class Replayer(Backup):
                  sink: Callable[[bytes], None]) -> None:
         machine = spec.boot()
         super().__init__(machine, ReplicationConfig(header.epoch, _protocol(header)))
+        self.spec = spec                         # a debugger's symbols come from its images
         self.records, self.sink = records, sink
         self.read = 0
         self.eof = False
