@@ -237,7 +237,7 @@ def test_write_on_backup_with_allow_divergence_diverges(crcsort: str, tmp_path: 
         g.cmd("set schedule-multiple on")
         _continue_to_backup_break(g)              # the backup reaches it too
         g.cmd("delete")
-        assert "allow-divergence on" in g.cmd("monitor allow-divergence on")
+        assert "allow-divergence on for every VM" in g.cmd("monitor allow-divergence on")
         g.cmd("set var *(unsigned int *)0x100000 = 0xdeadbeef")   # accepted now
         g.run("continue")
         text = "".join(g.console)

@@ -325,7 +325,7 @@ def test_pair(driver, crcsort: str) -> None:
     r.wait_for(lambda: stops() > before, "the 'interrupt' command's stop")
     r.wait_for(lambda: not r.repl.dbg.running(), "the VMs to be paused")
     assert "nothing is running" in r.cmd("interrupt", "nothing")
-    assert "allow-divergence on for process 2" in r.cmd("allow-divergence on", "on for")
+    assert "allow-divergence on for every VM" in r.cmd("allow-divergence on", "on for")
     r.cmd("allow-divergence off", "off for")
     r.cmd("vm primary", "current VM")
     digest = r.cmd("digest", "digest")

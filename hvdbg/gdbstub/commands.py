@@ -283,7 +283,7 @@ def run_allow_divergence(ctx: Context, args: list[str]) -> str:
     on = _onoff(args, "allow-divergence on|off")
     for d in ctx.all:                  # (gdb's notion of the current process is lazy)
         d.hv.allow_divergence = on
-    return f"allow-divergence {'on' if on else 'off'}\n"
+    return f"allow-divergence {'on' if on else 'off'} for every VM of this session\n"
 
 
 @command("digest", "digest", "the VM's state digest (registers, TLB, all memory)")
