@@ -535,10 +535,20 @@ L_depi: {
     }
 
 /* FP loads and stores (fpu.c's fp_mem without modify; fr0 loads go to execute()) */
-#define FMEM(size, write, ea_expr, body) do {                                               uint32_t base_ = gr[d->a], pa_;                                                     uint8_t *p_ = fp_mem(vm, PRIV, d->b, base_, (ea_expr), size, write, &pa_);          if (UNLIKELY(!p_)) goto L_gen;                                                      body;                                                                               STEP();                                                                         } while (0)
+#define FMEM(size, write, ea_expr, body) do {                                       \
+        uint32_t base_ = gr[d->a], pa_;                                             \
+        uint8_t *p_ = fp_mem(vm, PRIV, d->b, base_, (ea_expr), size, write, &pa_);  \
+        if (UNLIKELY(!p_)) goto L_gen;                                              \
+        body;                                                                       \
+        STEP();                                                                     \
+    } while (0)
 #define EA_D (base_ + (uint32_t)d->imm)
 #define EA_X ((gr[d->d] << d->imm) + base_)
-#define FR_SETW(v) do {                                                                     uint64_t *f_ = &s->fr[d->c & 31];                                                   *f_ = d->c & 32 ? (*f_ & 0xffffffff00000000ull) | (v)                                              : (*f_ & 0xffffffffull) | (uint64_t)(v) << 32;                  } while (0)
+#define FR_SETW(v) do {                                                             \
+        uint64_t *f_ = &s->fr[d->c & 31];                                           \
+        *f_ = d->c & 32 ? (*f_ & 0xffffffff00000000ull) | (v)                       \
+                        : (*f_ & 0xffffffffull) | (uint64_t)(v) << 32;              \
+    } while (0)
 #define FR_W (d->c & 32 ? (uint32_t)s->fr[d->c & 31] : (uint32_t)(s->fr[d->c & 31] >> 32))
 L_fldw: FMEM(4, 0, EA_D, FR_SETW(core_load_be32(p_)));
 L_fldwx: FMEM(4, 0, EA_X, FR_SETW(core_load_be32(p_)));
