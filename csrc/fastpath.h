@@ -372,7 +372,10 @@ run_fast(hv_vm_t *vm, const uint8_t *chost, uint32_t ckey, uint32_t *insn_out, i
 /* the queue already advanced and the instruction counted; it nullifies the next one,
  * which retires doing nothing (after the checks the reference loop makes before it) */
 #define NULLIFY_NEXT() do {                                                         \
-        if (UNLIKELY(ic >= limit)) { s->psw |= PSW_N; goto out; }                   \
+        if (UNLIKELY(ic >= limit) || UNLIKELY((qf & 0xFFFFF003u) != ckey)) {        \
+            s->psw |= PSW_N;  /* on another page it may hold a breakpoint */        \
+            goto out;                                                               \
+        }                                                                           \
         qf = qb; qb += 4; ic++;                                                     \
         DISPATCH();                                                                 \
     } while (0)

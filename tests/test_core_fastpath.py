@@ -47,9 +47,11 @@ def _record(ffi, lib, vm, e) -> tuple:
 
 # ---- every test guest, fast path against the reference path ---------------------------
 
-def _run_guest(elf, reference: bool, seed: int, max_insns: int) -> list[tuple]:
+def _run_guest(elf, reference: bool, seed: int, max_insns: int,
+               bps: tuple[int, ...] = ()) -> list[tuple]:
     """Run a guest in a Machine whose core runs are cut into random budgets; returns the
-    record taken after every exit of the core."""
+    record taken after every exit of the core.  Breakpoints at ``bps`` are recorded and
+    stepped over without the machine seeing them."""
     from hvdbg.machine.machine import Machine
 
     ffi, lib = _lib()
@@ -62,6 +64,8 @@ def _run_guest(elf, reference: bool, seed: int, max_insns: int) -> list[tuple]:
     trace: list[tuple] = []
     e = ffi.new("hv_exit_t *")
     st = lib.hv_state(vm)
+    for a in bps:
+        assert lib.hv_bp_add(vm, a) == 0
 
     def run_raw(budget: int, skip_bp: bool = False):
         # the machine sees one run of `budget`; the core sees many short ones
@@ -79,6 +83,9 @@ def _run_guest(elf, reference: bool, seed: int, max_insns: int) -> list[tuple]:
             lib.hv_run(vm, b, f, e)
             f = flags
             trace.append(_record(ffi, lib, vm, e))
+            if e.reason == lib.HV_EXIT_BREAKPOINT:
+                f = flags | lib.HV_RUN_SKIP_BP
+                continue
             if e.reason != lib.HV_EXIT_BUDGET or st.icount >= end:
                 return e
 
@@ -111,6 +118,25 @@ def test_guest_fast_path_matches_reference_after_every_exit(g: gb.Guest) -> None
     assert fast == ref, _first_difference(fast, ref)
 
 
+BP_GUESTS = ["crcsort", "recursion", "funcptr", "fp_basic", "switch", "tlb_virtual",
+             "millicode", "strings"]
+
+
+@pytest.mark.parametrize("name", BP_GUESTS)
+def test_guest_with_breakpoints_fast_path_matches_reference(name: str) -> None:
+    """Breakpoints are per-page marks on the fast path (pages without one run fast):
+    put three at instructions the guest really executes and compare every exit."""
+    _, lib = _lib()
+    elf = gb.build(gb.guest(name))
+    plain = _run_guest(elf, True, 1, 400_000)
+    pcs = sorted({r[6] & ~3 for r in plain if r[0] == lib.HV_EXIT_BUDGET})
+    bps = tuple(random.Random(name).sample(pcs, min(3, len(pcs))))
+    fast = _run_guest(elf, False, 2, 400_000, bps)
+    ref = _run_guest(elf, True, 2, 400_000, bps)
+    assert fast == ref, _first_difference(fast, ref)
+    assert any(r[0] == lib.HV_EXIT_BREAKPOINT for r in ref), "no breakpoint was hit"
+
+
 # ---- random code in lockstep ---------------------------------------------------------
 
 def _lockstep_random(seed: int, insns: int) -> dict[str, int]:
@@ -133,6 +159,10 @@ def _lockstep_random(seed: int, insns: int) -> dict[str, int]:
             fz._randomise(lib, vm, lib.hv_state(vm), rng)
 
     randomise()
+    for _ in range(seed % 4):                  # some seeds with breakpoints
+        a = fz.CODE_RAM + 4 * rng.randrange(20_000)
+        for vm in vms:
+            lib.hv_bp_add(vm, a)
     exits = [ffi.new("hv_exit_t *") for _ in range(2)]
     size = ffi.sizeof("hv_cpu_state_t")
     counts: dict[str, int] = {}
@@ -316,6 +346,42 @@ def test_breakpoint_in_decoded_code_stops_at_the_same_count() -> None:
         lib.hv_bp_clear(s.vm)
     _run_pair(pair, [1000])
     assert pair[0].gr(6) == 50
+
+
+# a hot loop on the first page calls a function on the second page and passes through a
+# nullified delay slot there (the slot of `b,n` in the last word of the first page)
+CROSS_PAGE = """
+        ldi 0,%r6
+loop:   addi 1,%r6,%r6
+        bl far,%r2
+        nop
+        addib,> -1,%r7,go
+        nop
+spin:   b spin
+        nop
+        .org 0xffc
+go:     b,n loop
+slot:   ldi 99,%r8
+far:    addi 2,%r9,%r9
+        bv %r0(%r2)
+        nop
+"""
+
+
+@pytest.mark.parametrize("bp_at", [0x1000, 0x1004, 0x4])
+def test_breakpoint_on_another_page_and_on_a_nullified_slot(bp_at: int) -> None:
+    _, lib = _lib()
+    pair = _pair(CROSS_PAGE, r7=40)
+    _run_pair(pair, [50])                       # the loop runs fast, decoded
+    for s in pair:
+        assert lib.hv_bp_add(s.vm, CODE_BASE + bp_at) == 0
+    recs = _run_pair(pair, [1000] * 12, bp_skip=True)
+    hits = [r for r in recs if r[0] == lib.HV_EXIT_BREAKPOINT]
+    assert len(hits) >= 5 and all(r[6] == CODE_BASE + bp_at for r in hits)
+    if bp_at == 0x1000:                         # stopped before the nullified slot
+        assert all(r[13] & PSW_N for r in hits)
+    for s in pair:
+        assert s.gr(8) == 0
 
 
 def test_watchpoint_in_decoded_code_stops_at_the_same_count() -> None:
