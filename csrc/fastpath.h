@@ -19,6 +19,8 @@
  * space) goes back to hv_run with the result of execute().
  */
 
+#include <float.h>
+
 #define FP_WORDS (PAGE_SIZE / 4)
 #define FP_MAX_PAGES 1024            /* 16 MiB of tables; all dropped when full */
 
@@ -116,6 +118,7 @@ enum {
     H_BL, H_B, H_BV,
     H_ZDEP, H_DEP, H_DEPI,
     H_FLDW, H_FLDWX, H_FSTW, H_FSTWX, H_FLDD, H_FLDDX, H_FSTD, H_FSTDX,
+    H_FADD_D, H_FSUB_D, H_FMPY_D, H_FDIV_D,   /* in fpu.c's B_ADD..B_DIV order */
     H_COMB,                          /* + 16 condition/negation variants each */
     H_COMIB = H_COMB + 16,
     H_ADDB = H_COMIB + 16,
@@ -273,6 +276,17 @@ static int fp_decode_insn(fp_entry_t *e, uint32_t insn)
         }
         return h;
     }
+#if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD == 0   /* host doubles round once */
+    case 0x0C: case 0x0E: {                           /* fadd/fsub/fmpy/fdiv,dbl */
+        unsigned sub = BITS(insn, 16, 18), cls = BITS(insn, 21, 22), b26 = BITS(insn, 26, 26);
+        if (cls != 3 || b26 || sub > 3) return H_GEN;
+        if (op == 0x0C && (BITS(insn, 23, 25) || BITS(insn, 19, 20) != 1)) return H_GEN;
+        if (op == 0x0E && (BITS(insn, 23, 23) || !BITS(insn, 20, 20) || BITS(insn, 19, 19)
+                           || BITS(insn, 24, 25))) return H_GEN;
+        e->a = (uint8_t)f6; e->b = (uint8_t)f11; e->c = (uint8_t)t;
+        return H_FADD_D + (int)sub;
+    }
+#endif
     case 0x3A: {                                      /* bl, bv */
         unsigned sub = BITS(insn, 16, 18), n = BITS(insn, 30, 30);
         e->d = (uint8_t)n;
@@ -316,6 +330,55 @@ fp_mem(hv_vm_t *vm, uint32_t priv, unsigned sp, uint32_t base, uint32_t off, uns
     return NULL;
 }
 
+/* The soft-float fast path: a double add, subtract, multiply or divide of two normal
+ * operands whose result is normal, with round-to-nearest and no flush-to-zero, has one
+ * correctly rounded result, which the host's IEEE double arithmetic gives too; the only
+ * flag such an operation can raise is inexact, decided exactly below with integer or
+ * error-free arithmetic.  Exponents are kept well inside the range (biased 0x100..0x6FF)
+ * so that no overflow, underflow or tininess question arises, and the error terms are
+ * exact.  Everything else -- and a host not rounding to nearest -- is fpu.c's business. */
+static int fp_host_rounds_to_nearest(void)
+{
+    volatile double one = 1.0, d = 0x1.8p-53;     /* 1 + 0.75 ulp: nearest is 1 + ulp */
+    return one + d == 1.0 + 0x1p-52 && -one - d == -1.0 - 0x1p-52;
+}
+
+static inline double fp_bits_to_double(uint64_t v) { double x; memcpy(&x, &v, 8); return x; }
+static inline uint64_t fp_double_to_bits(double x) { uint64_t v; memcpy(&v, &x, 8); return v; }
+static inline int fp_exp_ok(uint64_t v) { return ((uint32_t)(v >> 52) & 0x7FF) - 0x100u <= 0x5FFu; }
+
+/* the result of a op b (B_ADD..B_DIV) in *out and whether it is inexact; 0 = not here */
+static inline int fp_dbl_binary(int op, uint64_t ia, uint64_t ib, uint64_t *out, int *inexact)
+{
+    if (!fp_exp_ok(ia) || !fp_exp_ok(ib)) return 0;
+    double x = fp_bits_to_double(ia), y = fp_bits_to_double(ib), r;
+    const uint64_t hidden = 1ull << 52, fmask = hidden - 1;
+    switch (op) {
+    case 0: case 1: {                                 /* TwoSum: the rounding error exactly */
+        if (op) y = -y;
+        r = x + y;
+        double bb = r - x, err = (x - (r - bb)) + (y - bb);
+        *inexact = err != 0;
+        break;
+    }
+    case 2: {                                         /* the 106-bit product's low bits */
+        unsigned __int128 p = (unsigned __int128)((ia & fmask) | hidden) * ((ib & fmask) | hidden);
+        uint64_t low = (p >> 105) ? (1ull << 53) - 1 : (1ull << 52) - 1;
+        r = x * y;
+        *inexact = ((uint64_t)p & low) != 0;
+        break;
+    }
+    default: {                                        /* exact iff odd(mb) divides ma */
+        uint64_t ma = (ia & fmask) | hidden, mb = (ib & fmask) | hidden;
+        r = x / y;
+        *inexact = ma % (mb >> __builtin_ctzll(mb)) != 0;
+        break;
+    }
+    }
+    *out = fp_double_to_bits(r);
+    return fp_exp_ok(*out);
+}
+
 enum { FAST_TOP, FAST_RESULT };
 
 /* Run from the front of the queue (state in vm->s, already synced by hv_run) on the code
@@ -342,6 +405,8 @@ run_fast(hv_vm_t *vm, const uint8_t *chost, uint32_t ckey, uint32_t *insn_out, i
         [H_ZDEP] = &&L_zdep, [H_DEP] = &&L_dep, [H_DEPI] = &&L_depi,
         [H_FLDW] = &&L_fldw, [H_FLDWX] = &&L_fldwx, [H_FSTW] = &&L_fstw, [H_FSTWX] = &&L_fstwx,
         [H_FLDD] = &&L_fldd, [H_FLDDX] = &&L_flddx, [H_FSTD] = &&L_fstd, [H_FSTDX] = &&L_fstdx,
+        [H_FADD_D] = &&L_fadd_d, [H_FSUB_D] = &&L_fsub_d, [H_FMPY_D] = &&L_fmpy_d,
+        [H_FDIV_D] = &&L_fdiv_d,
         CB16(L_comb), CB16(L_comib), CB16(L_addb), CB16(L_addib),
     };
 #undef CB16
@@ -355,6 +420,7 @@ run_fast(hv_vm_t *vm, const uint8_t *chost, uint32_t ckey, uint32_t *insn_out, i
         return FAST_RESULT;
     }
     fp_entry_t *ents = page->e;
+    const int host_fp_ok = fp_host_rounds_to_nearest();
     uint32_t qf = s->iaoq_f, qb = s->iaoq_b;
     uint64_t ic = s->icount, limit = vm->check_at;
     fp_entry_t *d;
@@ -562,6 +628,29 @@ L_flddx: FMEM(8, 0, EA_X, s->fr[d->c] = core_load_be(p_, 8));
 L_fstd: FMEM(8, 1, EA_D, (core_store_be(p_, 8, s->fr[d->c]), core_mark_dirty(vm, pa_)));
 L_fstdx: FMEM(8, 1, EA_X, (core_store_be(p_, 8, s->fr[d->c]), core_mark_dirty(vm, pa_)));
 
+/* fpu.c's do_binary for doubles: fr0 reads as zero; commit_flags rewrites fr0 from the
+ * status word (also without flags) before the destination is written */
+#define FBIN(op) do {                                                               \
+        uint32_t sr_ = vm->fpu_shadow;                                              \
+        uint64_t out_;                                                              \
+        int inexact_;                                                               \
+        if (UNLIKELY(!host_fp_ok || (sr_ & (3u << 9 | 1u << 5)))) goto L_gen;  /* RM, D */ \
+        if (!fp_dbl_binary(op, d->a ? s->fr[d->a] : 0, d->b ? s->fr[d->b] : 0,     \
+                           &out_, &inexact_)) goto L_gen;                           \
+        if (inexact_) {                                                             \
+            if (sr_ & 1u) goto L_gen;                 /* inexact trap enabled */   \
+            sr_ |= 1u << 27;                          /* the inexact flag */       \
+        }                                                                           \
+        vm->fpu_shadow = sr_;                                                       \
+        s->fr[0] = (uint64_t)sr_ << 32;                                             \
+        s->fr[d->c] = out_;                                                         \
+        STEP();                                                                     \
+    } while (0)
+L_fadd_d: FBIN(0);
+L_fsub_d: FBIN(1);
+L_fmpy_d: FBIN(2);
+L_fdiv_d: FBIN(3);
+
 L_bl:
     gr[d->c] = qb + 4;
     BRANCH(qf + 8 + (uint32_t)d->imm, d->d);
@@ -620,6 +709,7 @@ out:
 #undef EA_X
 #undef FR_SETW
 #undef FR_W
+#undef FBIN
 #undef CMPB
 #undef ADDB
 #undef IMM5
