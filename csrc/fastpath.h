@@ -119,6 +119,7 @@ enum {
     H_ZDEP, H_DEP, H_DEPI,
     H_FLDW, H_FLDWX, H_FSTW, H_FSTWX, H_FLDD, H_FLDDX, H_FSTD, H_FSTDX,
     H_FADD_D, H_FSUB_D, H_FMPY_D, H_FDIV_D,   /* in fpu.c's B_ADD..B_DIV order */
+    H_XMPYU,
     H_COMB,                          /* + 16 condition/negation variants each */
     H_COMIB = H_COMB + 16,
     H_ADDB = H_COMIB + 16,
@@ -276,17 +277,25 @@ static int fp_decode_insn(fp_entry_t *e, uint32_t insn)
         }
         return h;
     }
-#if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD == 0   /* host doubles round once */
-    case 0x0C: case 0x0E: {                           /* fadd/fsub/fmpy/fdiv,dbl */
+    case 0x0C: case 0x0E: {                           /* fadd/fsub/fmpy/fdiv,dbl; xmpyu */
         unsigned sub = BITS(insn, 16, 18), cls = BITS(insn, 21, 22), b26 = BITS(insn, 26, 26);
         if (cls != 3 || b26 || sub > 3) return H_GEN;
+        if (op == 0x0E && BITS(insn, 23, 23)) {       /* xmpyu: 32 x 32 -> 64 unsigned */
+            if (sub != 2 || BITS(insn, 20, 20) || BITS(insn, 25, 25)) return H_GEN;
+            e->a = (uint8_t)(f6 | BITS(insn, 24, 24) << 5);
+            e->b = (uint8_t)(f11 | BITS(insn, 19, 19) << 5);
+            e->c = (uint8_t)t;
+            return H_XMPYU;
+        }
+#if !defined(FLT_EVAL_METHOD) || FLT_EVAL_METHOD != 0  /* host doubles must round once */
+        return H_GEN;
+#endif
         if (op == 0x0C && (BITS(insn, 23, 25) || BITS(insn, 19, 20) != 1)) return H_GEN;
         if (op == 0x0E && (BITS(insn, 23, 23) || !BITS(insn, 20, 20) || BITS(insn, 19, 19)
                            || BITS(insn, 24, 25))) return H_GEN;
         e->a = (uint8_t)f6; e->b = (uint8_t)f11; e->c = (uint8_t)t;
         return H_FADD_D + (int)sub;
     }
-#endif
     case 0x3A: {                                      /* bl, bv */
         unsigned sub = BITS(insn, 16, 18), n = BITS(insn, 30, 30);
         e->d = (uint8_t)n;
@@ -406,7 +415,7 @@ run_fast(hv_vm_t *vm, const uint8_t *chost, uint32_t ckey, uint32_t *insn_out, i
         [H_FLDW] = &&L_fldw, [H_FLDWX] = &&L_fldwx, [H_FSTW] = &&L_fstw, [H_FSTWX] = &&L_fstwx,
         [H_FLDD] = &&L_fldd, [H_FLDDX] = &&L_flddx, [H_FSTD] = &&L_fstd, [H_FSTDX] = &&L_fstdx,
         [H_FADD_D] = &&L_fadd_d, [H_FSUB_D] = &&L_fsub_d, [H_FMPY_D] = &&L_fmpy_d,
-        [H_FDIV_D] = &&L_fdiv_d,
+        [H_FDIV_D] = &&L_fdiv_d, [H_XMPYU] = &&L_xmpyu,
         CB16(L_comb), CB16(L_comib), CB16(L_addb), CB16(L_addib),
     };
 #undef CB16
@@ -650,6 +659,14 @@ L_fadd_d: FBIN(0);
 L_fsub_d: FBIN(1);
 L_fmpy_d: FBIN(2);
 L_fdiv_d: FBIN(3);
+L_xmpyu: {                                            /* fpu.c: single fr0L reads as zero */
+        uint64_t a = d->a ? (d->a & 32 ? (uint32_t)s->fr[d->a & 31]
+                                       : (uint32_t)(s->fr[d->a & 31] >> 32)) : 0;
+        uint64_t b = d->b ? (d->b & 32 ? (uint32_t)s->fr[d->b & 31]
+                                       : (uint32_t)(s->fr[d->b & 31] >> 32)) : 0;
+        s->fr[d->c] = a * b;
+        STEP();
+    }
 
 L_bl:
     gr[d->c] = qb + 4;

@@ -453,6 +453,8 @@ FP_OPS = """
         fmpy,dbl %fr6,%fr9,%fr10
         fadd,dbl %fr8,%fr8,%fr0
         fdiv,dbl %fr7,%fr4,%fr11
+        xmpyu %fr4R,%fr5,%fr12
+        xmpyu %fr0,%fr4,%fr13
         nop
 """
 
@@ -472,8 +474,8 @@ def _random_double(rng: random.Random) -> int:
 
 
 def test_soft_float_fast_path_matches_reference() -> None:
-    """Double add/sub/mpy/div with random operands, rounding modes, the D bit, the
-    inexact enable and random flags: bit-identical registers, status and traps."""
+    """Double add/sub/mpy/div (and xmpyu) with random operands, rounding modes, the D
+    bit, the inexact enable and random flags: bit-identical registers, status, traps."""
     ffi, lib = _lib()
     pair = _pair(FP_OPS)
     nops = (0x08000240).to_bytes(4, "big") * (32 * 32)
@@ -500,6 +502,6 @@ def test_soft_float_fast_path_matches_reference() -> None:
             st.psw = 0
             st.iaoq_f, st.iaoq_b = CODE_BASE, CODE_BASE + 4
             lib.hv_state_changed(s.vm)
-        _run_pair(pair, [rng.choice([1, 3, 8])])
+        _run_pair(pair, [rng.choice([1, 3, 8, 10])])
         states = [bytes(ffi.buffer(s.s, size)) for s in pair]
         assert states[0] == states[1], f"trial {trial}: a={a:#x} b={b:#x} status={status:#x}"
