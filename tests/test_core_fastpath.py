@@ -48,15 +48,19 @@ def _record(ffi, lib, vm, e) -> tuple:
 # ---- every test guest, fast path against the reference path ---------------------------
 
 def _run_guest(elf, reference: bool, seed: int, max_insns: int,
-               bps: tuple[int, ...] = ()) -> list[tuple]:
+               bps: tuple[int, ...] = (), linux=None) -> list[tuple]:
     """Run a guest in a Machine whose core runs are cut into random budgets; returns the
     record taken after every exit of the core.  Breakpoints at ``bps`` are recorded and
-    stepped over without the machine seeing them."""
+    stepped over without the machine seeing them.  ``linux``: (kernel, initrd, append)
+    booted by the firmware ``elf``."""
     from hvdbg.machine.machine import Machine
 
     ffi, lib = _lib()
     m = Machine()
-    m.load_bios(elf)
+    if linux:
+        m.load_linux(elf, *linux)
+    else:
+        m.load_bios(elf)
     core = m.core
     vm = core._vm
     flags = lib.HV_RUN_REFERENCE if reference else 0
@@ -115,6 +119,21 @@ def test_guest_fast_path_matches_reference_after_every_exit(g: gb.Guest) -> None
     fast = _run_guest(elf, False, seed, max_insns)
     ref = _run_guest(elf, True, seed, max_insns)
     assert len(ref) > 100, "the guest made too few exits to test anything"
+    assert fast == ref, _first_difference(fast, ref)
+
+
+LINUX_INSNS = 15_000_000 if SANITIZE else 100_000_000
+
+
+def test_linux_boot_fast_path_matches_reference_after_every_exit(guest_images) -> None:
+    """The firmware and the first instructions of a Linux boot (virtual memory, TLB
+    misses, interrupts, I/O): the same records after every exit on both paths."""
+    from hvdbg.machine import spec
+
+    linux = (guest_images.vmlinux, guest_images.initrd, "console=ttyS0 panic=-1")
+    fast = _run_guest(spec.DEFAULT_FIRMWARE, False, 9, LINUX_INSNS, linux=linux)
+    ref = _run_guest(spec.DEFAULT_FIRMWARE, True, 9, LINUX_INSNS, linux=linux)
+    assert len(ref) > 1000
     assert fast == ref, _first_difference(fast, ref)
 
 
