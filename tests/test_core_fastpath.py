@@ -524,3 +524,34 @@ def test_soft_float_fast_path_matches_reference() -> None:
         _run_pair(pair, [rng.choice([1, 3, 8, 10])])
         states = [bytes(ffi.buffer(s.s, size)) for s in pair]
         assert states[0] == states[1], f"trial {trial}: a={a:#x} b={b:#x} status={status:#x}"
+
+
+def test_virtual_mode_store_to_a_clean_page_traps_on_both_paths() -> None:
+    """A load fills the translation cache for a page whose TLB entry is not dirty (reads
+    allowed, writes trap); the store after it must take the TLB-dirty trap on the fast
+    path too, not slip through the cached read permission."""
+    _, lib = _lib()
+    src = """
+        ldw 0(%r9),%r10
+        stw %r10,0(%r9)
+        nop
+"""
+    pair = _pair(src, r9=0x00124000)
+    nops = (0x08000240).to_bytes(4, "big") * (32 * 32)
+    ins = assemble("idtlba %r21,(%sr0,%r20)\nidtlbp %r22,(%sr0,%r20)\nbv %r0(%r23)\nnop")
+    for s in pair:
+        st = s.s
+        st.cr[14] = 0x20000                            # IVA: every vector a run of nops
+        assert lib.hv_phys_write(s.vm, 0x20000, nops, len(nops)) == 0
+        assert lib.hv_phys_write(s.vm, 0x30000, ins, len(ins)) == 0
+        st.psw = 0x2 | 0x8                             # D, Q (so IOR records the fault)
+        st.gr[20], st.gr[21] = 0x00124000, (0x41000 >> 12) << 5
+        st.gr[22] = (1 << 24) | (3 << 22) | (3 << 20)  # read/write, PL 3, D bit clear
+        st.gr[23] = CODE_BASE
+        st.iaoq_f, st.iaoq_b = 0x30000, 0x30004
+        lib.hv_state_changed(s.vm)
+    recs = _run_pair(pair, [4, 1, 1, 1, 5])
+    for s in pair:
+        assert s.s.cr[21] == 0x00124000, "no TLB-dirty trap on the store"
+        assert s.s.cr[17] == 0 and s.s.cr[18] == CODE_BASE + 4   # IIAOQ: the store
+    assert recs[-1][6] & ~3 >= 0x20000 + 20 * 32, "not in the trap vectors"
