@@ -120,6 +120,7 @@ enum {
     H_FLDW, H_FLDWX, H_FSTW, H_FSTWX, H_FLDD, H_FLDDX, H_FSTD, H_FSTDX,
     H_FADD_D, H_FSUB_D, H_FMPY_D, H_FDIV_D,   /* in fpu.c's B_ADD..B_DIV order */
     H_XMPYU,
+    H_MTSAR, H_MTCTL, H_MFCTL_U, H_MFCTL_P, H_MFSP, H_MTSP,
     H_COMB,                          /* + 16 condition/negation variants each */
     H_COMIB = H_COMB + 16,
     H_ADDB = H_COMIB + 16,
@@ -277,6 +278,35 @@ static int fp_decode_insn(fp_entry_t *e, uint32_t insn)
         }
         return h;
     }
+    case 0x00: {
+        /* System instructions that change nothing the between-instructions checks look
+         * at (control registers other than the timer, EIRR, EIEM and the PIDs; space
+         * registers).  sys() notes an event after every system instruction, which on
+         * the fast path ends the run of fast instructions; for these that visit of the
+         * checks finds nothing to do, so they stay on the fast path. */
+        unsigned ext = BITS(insn, 19, 26);
+        unsigned s3 = BITS(insn, 18, 18) << 2 | BITS(insn, 16, 17);
+        if (ext == 0xC2 && !t) {                      /* mtctl f11 -> cr f6 */
+            e->a = (uint8_t)f11; e->c = (uint8_t)f6;
+            if (f6 == CR_SAR) return H_MTSAR;
+            if (f6 == CR_CCR || f6 == CR_IVA || (f6 >= CR_IIR && f6 <= CR_IPSW) || f6 >= 24)
+                return H_MTCTL;
+            return H_GEN;
+        }
+        if (ext == 0x45 && !f11 && t && f6 != CR_IT) {   /* mfctl cr f6 -> t */
+            e->a = (uint8_t)f6; e->c = (uint8_t)t;
+            return (f6 == CR_SAR || f6 == 26 || f6 == 27) ? H_MFCTL_U : H_MFCTL_P;
+        }
+        if (ext == 0x25 && !f11 && t) {               /* mfsp */
+            e->a = (uint8_t)s3; e->c = (uint8_t)t;
+            return H_MFSP;
+        }
+        if (ext == 0xC1 && !t) {                      /* mtsp */
+            e->a = (uint8_t)f11; e->c = (uint8_t)s3;
+            return H_MTSP;
+        }
+        return H_GEN;
+    }
     case 0x0C: case 0x0E: {                           /* fadd/fsub/fmpy/fdiv,dbl; xmpyu */
         unsigned sub = BITS(insn, 16, 18), cls = BITS(insn, 21, 22), b26 = BITS(insn, 26, 26);
         if (cls != 3 || b26 || sub > 3) return H_GEN;
@@ -416,6 +446,8 @@ run_fast(hv_vm_t *vm, const uint8_t *chost, uint32_t ckey, uint32_t *insn_out, i
         [H_FLDD] = &&L_fldd, [H_FLDDX] = &&L_flddx, [H_FSTD] = &&L_fstd, [H_FSTDX] = &&L_fstdx,
         [H_FADD_D] = &&L_fadd_d, [H_FSUB_D] = &&L_fsub_d, [H_FMPY_D] = &&L_fmpy_d,
         [H_FDIV_D] = &&L_fdiv_d, [H_XMPYU] = &&L_xmpyu,
+        [H_MTSAR] = &&L_mtsar, [H_MTCTL] = &&L_mtctl, [H_MFCTL_U] = &&L_mfctl_u,
+        [H_MFCTL_P] = &&L_mfctl_p, [H_MFSP] = &&L_mfsp, [H_MTSP] = &&L_mtsp,
         CB16(L_comb), CB16(L_comib), CB16(L_addb), CB16(L_addib),
     };
 #undef CB16
@@ -667,6 +699,30 @@ L_xmpyu: {                                            /* fpu.c: single fr0L read
         s->fr[d->c] = a * b;
         STEP();
     }
+
+/* sys.c's mtctl/mfctl/mtsp/mfsp for the registers the decoder lets through; without
+ * privilege they trap, which execute() does */
+L_mtsar:
+    s->cr[CR_SAR] = gr[d->a] & 31;
+    STEP();
+L_mtctl:
+    if (qf & 3) goto L_gen;
+    s->cr[d->c] = gr[d->a];
+    STEP();
+L_mfctl_u:
+    gr[d->c] = s->cr[d->a];
+    STEP();
+L_mfctl_p:
+    if (qf & 3) goto L_gen;
+    gr[d->c] = s->cr[d->a];
+    STEP();
+L_mfsp:
+    gr[d->c] = s->sr[d->a];
+    STEP();
+L_mtsp:
+    if (d->c >= 5 && (qf & 3)) goto L_gen;
+    s->sr[d->c] = gr[d->a];
+    STEP();
 
 L_bl:
     gr[d->c] = qb + 4;

@@ -555,3 +555,42 @@ def test_virtual_mode_store_to_a_clean_page_traps_on_both_paths() -> None:
         assert s.s.cr[21] == 0x00124000, "no TLB-dirty trap on the store"
         assert s.s.cr[17] == 0 and s.s.cr[18] == CODE_BASE + 4   # IIAOQ: the store
     assert recs[-1][6] & ~3 >= 0x20000 + 20 * 32, "not in the trap vectors"
+
+
+@pytest.mark.parametrize("priv", [0, 3])
+def test_control_and_space_register_moves_match(priv: int) -> None:
+    """The system instructions the fast path runs itself (mtsar, mtctl/mfctl of plain
+    control registers, mtsp/mfsp): the same results, and the same privilege traps."""
+    ffi, lib = _lib()
+    src = """
+        mtsar %r1
+        mfctl %sar,%r3
+        mtctl %r2,%cr24
+        mfctl %cr24,%r4
+        mtctl %r2,%cr27
+        mfctl %cr27,%r5
+        mtsp %r2,%sr3
+        mfsp %sr3,%r6
+        mtsp %r1,%sr6
+        mfsp %sr6,%r7
+        mtctl %r1,%ipsw
+        mfctl %ipsw,%r8
+        nop
+"""
+    pair = _pair(src, r1=0x12345677, r2=0xCAFEF00D)
+    nops = (0x08000240).to_bytes(4, "big") * (32 * 32)
+    for s in pair:
+        s.s.cr[14] = 0x20000
+        assert lib.hv_phys_write(s.vm, 0x20000, nops, len(nops)) == 0
+        s.s.iaoq_f, s.s.iaoq_b = CODE_BASE | priv, CODE_BASE + 4 | priv
+        lib.hv_state_changed(s.vm)
+    _run_pair(pair, [1, 2, 3, 20])
+    size = ffi.sizeof("hv_cpu_state_t")
+    assert bytes(ffi.buffer(pair[0].s, size)) == bytes(ffi.buffer(pair[1].s, size))
+    if priv == 0:
+        assert (pair[0].gr(3), pair[0].gr(4), pair[0].gr(6)) == (0x17, 0xCAFEF00D, 0xCAFEF00D)
+        assert pair[0].gr(8) == 0x12345677
+    else:
+        assert pair[0].gr(3) == 0x17 and pair[0].gr(4) == 0
+        assert pair[0].s.cr[24] == 0, "mtctl cr24 at PL3 must trap"
+        assert pair[0].s.cr[18] & ~3 == CODE_BASE + 8, "the trap names the mtctl"
