@@ -470,7 +470,8 @@ run_fast(hv_vm_t *vm, const uint8_t *chost, uint32_t ckey, uint32_t *insn_out, i
 
 /* to the next instruction, if it is on this page and nothing is due */
 #define DISPATCH() do {                                                             \
-        if (UNLIKELY(ic >= limit) || UNLIKELY((qf & 0xFFFFF003u) != ckey)) goto out; \
+        if (UNLIKELY(ic >= limit)) goto out;                                        \
+        if (UNLIKELY((qf & 0xFFFFF003u) != ckey)) goto new_page;                    \
         d = &ents[(qf >> 2) & (FP_WORDS - 1)];                                      \
         goto *d->h;                                                                 \
     } while (0)
@@ -502,6 +503,40 @@ run_fast(hv_vm_t *vm, const uint8_t *chost, uint32_t ckey, uint32_t *insn_out, i
 
     d = &ents[(qf >> 2) & (FP_WORDS - 1)];
     goto *d->h;
+
+/* The front of the queue left the code page.  Follow it here when hv_run's fetch()
+ * would find it at once -- translation off, or the instruction translation cache
+ * holds the page with execute rights at this privilege -- and the page is decoded
+ * already; anything else (a miss, a fault, a page to allocate, breakpoints to look for)
+ * goes back to hv_run. */
+new_page: {
+        uint32_t off = qf & ~(PAGE_SIZE - 1), pa = off;
+        if (vm->nbp) goto out;
+        if (s->psw & PSW_C) {
+            uint32_t space = s->iasq_f, vpage = off >> PAGE_SHIFT;
+            const tcache_entry_t *tc = &vm->tcache[1][tc_index(space, vpage)];
+            if (!(tc->gen == vm->tlb_gen && tc->tag_page == vpage && tc->tag_space == space
+                  && tc->priv == (qf & 3) && tc->ok_exec))
+                goto out;
+            pa = tc->pa_page << PAGE_SHIFT;
+        }
+        uint32_t index;
+        if (pa < vm->ram_size) {
+            index = pa >> PAGE_SHIFT;
+            chost = vm->ram + pa;
+        } else if (pa - FW_BASE < FW_SIZE) {
+            index = (vm->ram_size >> PAGE_SHIFT) + ((pa - FW_BASE) >> PAGE_SHIFT);
+            chost = vm->fw + (pa - FW_BASE);
+        } else {
+            goto out;
+        }
+        struct fp_page *np = vm->fp_map[index];
+        if (!np) goto out;
+        ents = np->e;
+        ckey = qf & 0xFFFFF003u;
+        d = &ents[(qf >> 2) & (FP_WORDS - 1)];
+        goto *d->h;
+    }
 
 L_decode: {
         fp_entry_t e = { 0 };
