@@ -156,6 +156,8 @@ static int fp_decode_insn(fp_entry_t *e, uint32_t insn)
             e->d = (uint8_t)cf;
             return H_COMCLR;
         }
+        if (!cf && !t && (ext == 0x09 || ext == 0x08 || ext == 0x00 || (ext == 0x0A && !bit26)))
+            return H_NOP;                             /* a logical op into gr0: nop, copy */
         if (cf || !t) return H_GEN;                   /* conditions, carries into gr0: rare */
         switch (ext) {
         case 0x09: return H_OR;
