@@ -121,6 +121,7 @@ enum {
     H_FADD_D, H_FSUB_D, H_FMPY_D, H_FDIV_D,   /* in fpu.c's B_ADD..B_DIV order */
     H_XMPYU,
     H_MTSAR, H_MTCTL, H_MFCTL_U, H_MFCTL_P, H_MFSP, H_MTSP,
+    H_SHIFTX, H_DEPX,                /* the other valid shift/extract/deposit forms */
     H_COMB,                          /* + 16 condition/negation variants each */
     H_COMIB = H_COMB + 16,
     H_ADDB = H_COMIB + 16,
@@ -186,7 +187,12 @@ static int fp_decode_insn(fp_entry_t *e, uint32_t insn)
     case 0x34: {                                      /* extru / extrs (fixed position) */
         unsigned c = BITS(insn, 16, 18), sub = BITS(insn, 19, 20), se = BITS(insn, 21, 21);
         unsigned p = BITS(insn, 22, 26);
-        if (sub != 3 || c || !f11) return H_GEN;
+        if (sub != 3 || c || !f11) {
+            /* everything exec_shift_extract() accepts (it cannot trap or exit then) */
+            if ((sub < 2 && se) || ((sub == 0 || sub == 2) && p)) return H_GEN;
+            e->imm = (int32_t)insn;
+            return H_SHIFTX;
+        }
         unsigned pos = 31 - p, len = 32 - t;
         if (len > 32 - pos) len = 32 - pos;
         e->a = (uint8_t)f6; e->c = (uint8_t)f11;
@@ -248,10 +254,14 @@ static int fp_decode_insn(fp_entry_t *e, uint32_t insn)
     case 0x35: {                                      /* zdep, dep, zdepi, depi (fixed) */
         unsigned c = BITS(insn, 16, 18), sub = BITS(insn, 19, 20), nz = BITS(insn, 21, 21);
         unsigned pos = BITS(insn, 22, 26), len = 32 - t;
-        if (!(sub & 1) || c || !f6) return H_GEN;
         if (len > 32 - pos) len = 32 - pos;
         uint32_t m = mask_low(len) << pos;
         e->c = (uint8_t)f6;
+        if (!(sub & 1) || c || !f6) {               /* SAR forms, conditions, into gr0 */
+            if (!(sub & 1) && pos) return H_GEN;      /* exec_deposit()'s only trap */
+            e->imm = (int32_t)insn;
+            return H_DEPX;
+        }
         if (sub & 2) {                                /* immediate: the field is a constant */
             e->imm = (int32_t)(((uint32_t)low_sign_ext(f11, 5) << pos) & m);
             if (!nz) return H_LDIL;
@@ -450,6 +460,7 @@ run_fast(hv_vm_t *vm, const uint8_t *chost, uint32_t ckey, uint32_t *insn_out, i
         [H_FDIV_D] = &&L_fdiv_d, [H_XMPYU] = &&L_xmpyu,
         [H_MTSAR] = &&L_mtsar, [H_MTCTL] = &&L_mtctl, [H_MFCTL_U] = &&L_mfctl_u,
         [H_MFCTL_P] = &&L_mfctl_p, [H_MFSP] = &&L_mfsp, [H_MTSP] = &&L_mtsp,
+        [H_SHIFTX] = &&L_shiftx, [H_DEPX] = &&L_depx,
         CB16(L_comb), CB16(L_comib), CB16(L_addb), CB16(L_addib),
     };
 #undef CB16
@@ -667,6 +678,12 @@ L_stw: STORE(4);
 L_sth: STORE(2);
 L_stb: STORE(1);
 
+/* core.c's own functions, for the forms the decoder found valid: they only write a
+ * register and may nullify the next instruction */
+L_shiftx:
+    STEP_NULLIFY(exec_shift_extract(vm, (uint32_t)d->imm) == EX_NULLIFY);
+L_depx:
+    STEP_NULLIFY(exec_deposit(vm, (uint32_t)d->imm) == EX_NULLIFY);
 L_zdep:
     gr[d->c] = (gr[d->a] << d->b) & (uint32_t)d->imm;
     STEP();
