@@ -1304,10 +1304,24 @@ static int epoch_boundary(hv_vm_t *vm, hv_exit_t *out)
     return 0;
 }
 
-/* Recompute the persistent slow-path conditions. */
-static inline void update_slow(hv_vm_t *vm)
+/* Recompute the persistent slow-path conditions.  When the fast path may run, a
+ * breakpoint is a mark on its page: only instructions on a page holding a breakpoint
+ * are checked one by one (hv_run comes back here whenever the front of the queue
+ * reaches another page); on the reference path every instruction is. */
+static inline void update_slow(hv_vm_t *vm, int fast)
 {
-    vm->slow = vm->nbp > 0 || vm->nwp > 0 || (vm->s.psw & PSW_R) != 0 || vm->io_nlog > 0;
+    int bp = vm->nbp > 0;
+    if (bp && fast) {
+        uint32_t page = vm->s.iaoq_f & ~(PAGE_SIZE - 1);
+        bp = 0;
+        for (int k = 0; k < vm->nbp; k++)
+            if ((vm->bp[k] & ~(PAGE_SIZE - 1)) == page) {
+                bp = 1;
+                break;
+            }
+        vm->bp_page = page;
+    }
+    vm->slow = bp || vm->nwp > 0 || (vm->s.psw & PSW_R) != 0 || vm->io_nlog > 0;
 }
 
 void hv_run(hv_vm_t *vm, uint64_t budget, uint32_t flags, hv_exit_t *out)
@@ -1319,6 +1333,7 @@ void hv_run(hv_vm_t *vm, uint64_t budget, uint32_t flags, hv_exit_t *out)
     if (end < s->icount) end = ~0ull;
     int skip_bp = (flags & HV_RUN_SKIP_BP) != 0;
     int fast = (flags & HV_RUN_REFERENCE) == 0;
+    int bp_pages = fast && vm->nbp > 0;      /* breakpoints as per-page marks (update_slow) */
     core_note_event(vm);
     vm->queue_replaced = 0;
     vm->io_pos = 0;                          /* replay the I/O journal from its start */
@@ -1369,7 +1384,7 @@ void hv_run(hv_vm_t *vm, uint64_t budget, uint32_t flags, hv_exit_t *out)
             vm->check_at = at - ic > 65536 ? ic + 65536 : at;
             if (vm->code_gen != vm->tlb_gen || vm->code_psw != (s->psw & PSW_C))
                 vm->code_host = NULL;
-            update_slow(vm);
+            update_slow(vm, fast);
             vm->event = 0;
             if (vm->slow)                         /* slow conditions keep us coming back */
                 vm->check_at = ic + 1;
@@ -1396,6 +1411,10 @@ void hv_run(hv_vm_t *vm, uint64_t budget, uint32_t flags, hv_exit_t *out)
             }
         }
         skip_bp = 0;
+        if (UNLIKELY(bp_pages) && (qf & ~(PAGE_SIZE - 1)) != vm->bp_page) {
+            vm->check_at = 0;                     /* a new page: does it hold a breakpoint? */
+            continue;
+        }
 
         /* ---- nullified instruction: occupies its slot, does nothing ---- */
         if (UNLIKELY(s->psw & PSW_N)) {

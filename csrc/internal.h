@@ -147,6 +147,8 @@ struct hv_vm {
 
     /* ---- core.c private ---- */
     int slow;                        /* per-instruction slow checks needed (bp, PSW.R, wp) */
+    uint32_t bp_page;                /* with the fast path allowed, breakpoints make `slow` only
+                                        on their own pages: the page `slow` was computed for */
     uint64_t timer_at;               /* virtual clock: icount at which EIRR bit 0 rises (~0 = never) */
     uint32_t io_pc;                  /* iaoq_f of the instruction that exited */
     int wp_pending;                  /* a watchpoint hit during the current instruction */

@@ -47,14 +47,20 @@ def _record(ffi, lib, vm, e) -> tuple:
 
 # ---- every test guest, fast path against the reference path ---------------------------
 
-def _run_guest(elf, reference: bool, seed: int, max_insns: int) -> list[tuple]:
+def _run_guest(elf, reference: bool, seed: int, max_insns: int,
+               bps: tuple[int, ...] = (), linux=None) -> list[tuple]:
     """Run a guest in a Machine whose core runs are cut into random budgets; returns the
-    record taken after every exit of the core."""
+    record taken after every exit of the core.  Breakpoints at ``bps`` are recorded and
+    stepped over without the machine seeing them.  ``linux``: (kernel, initrd, append)
+    booted by the firmware ``elf``."""
     from hvdbg.machine.machine import Machine
 
     ffi, lib = _lib()
     m = Machine()
-    m.load_bios(elf)
+    if linux:
+        m.load_linux(elf, *linux)
+    else:
+        m.load_bios(elf)
     core = m.core
     vm = core._vm
     flags = lib.HV_RUN_REFERENCE if reference else 0
@@ -62,6 +68,8 @@ def _run_guest(elf, reference: bool, seed: int, max_insns: int) -> list[tuple]:
     trace: list[tuple] = []
     e = ffi.new("hv_exit_t *")
     st = lib.hv_state(vm)
+    for a in bps:
+        assert lib.hv_bp_add(vm, a) == 0
 
     def run_raw(budget: int, skip_bp: bool = False):
         # the machine sees one run of `budget`; the core sees many short ones
@@ -79,6 +87,9 @@ def _run_guest(elf, reference: bool, seed: int, max_insns: int) -> list[tuple]:
             lib.hv_run(vm, b, f, e)
             f = flags
             trace.append(_record(ffi, lib, vm, e))
+            if e.reason == lib.HV_EXIT_BREAKPOINT:
+                f = flags | lib.HV_RUN_SKIP_BP
+                continue
             if e.reason != lib.HV_EXIT_BUDGET or st.icount >= end:
                 return e
 
@@ -111,6 +122,40 @@ def test_guest_fast_path_matches_reference_after_every_exit(g: gb.Guest) -> None
     assert fast == ref, _first_difference(fast, ref)
 
 
+LINUX_INSNS = 15_000_000 if SANITIZE else 100_000_000
+
+
+def test_linux_boot_fast_path_matches_reference_after_every_exit(guest_images) -> None:
+    """The firmware and the first instructions of a Linux boot (virtual memory, TLB
+    misses, interrupts, I/O): the same records after every exit on both paths."""
+    from hvdbg.machine import spec
+
+    linux = (guest_images.vmlinux, guest_images.initrd, "console=ttyS0 panic=-1")
+    fast = _run_guest(spec.DEFAULT_FIRMWARE, False, 9, LINUX_INSNS, linux=linux)
+    ref = _run_guest(spec.DEFAULT_FIRMWARE, True, 9, LINUX_INSNS, linux=linux)
+    assert len(ref) > 1000
+    assert fast == ref, _first_difference(fast, ref)
+
+
+BP_GUESTS = ["crcsort", "recursion", "funcptr", "fp_basic", "switch", "tlb_virtual",
+             "millicode", "strings"]
+
+
+@pytest.mark.parametrize("name", BP_GUESTS)
+def test_guest_with_breakpoints_fast_path_matches_reference(name: str) -> None:
+    """Breakpoints are per-page marks on the fast path (pages without one run fast):
+    put three at instructions the guest really executes and compare every exit."""
+    _, lib = _lib()
+    elf = gb.build(gb.guest(name))
+    plain = _run_guest(elf, True, 1, 400_000)
+    pcs = sorted({r[6] & ~3 for r in plain if r[0] == lib.HV_EXIT_BUDGET})
+    bps = tuple(random.Random(name).sample(pcs, min(3, len(pcs))))
+    fast = _run_guest(elf, False, 2, 400_000, bps)
+    ref = _run_guest(elf, True, 2, 400_000, bps)
+    assert fast == ref, _first_difference(fast, ref)
+    assert any(r[0] == lib.HV_EXIT_BREAKPOINT for r in ref), "no breakpoint was hit"
+
+
 # ---- random code in lockstep ---------------------------------------------------------
 
 def _lockstep_random(seed: int, insns: int) -> dict[str, int]:
@@ -133,6 +178,10 @@ def _lockstep_random(seed: int, insns: int) -> dict[str, int]:
             fz._randomise(lib, vm, lib.hv_state(vm), rng)
 
     randomise()
+    for _ in range(seed % 4):                  # some seeds with breakpoints
+        a = fz.CODE_RAM + 4 * rng.randrange(20_000)
+        for vm in vms:
+            lib.hv_bp_add(vm, a)
     exits = [ffi.new("hv_exit_t *") for _ in range(2)]
     size = ffi.sizeof("hv_cpu_state_t")
     counts: dict[str, int] = {}
@@ -318,6 +367,42 @@ def test_breakpoint_in_decoded_code_stops_at_the_same_count() -> None:
     assert pair[0].gr(6) == 50
 
 
+# a hot loop on the first page calls a function on the second page and passes through a
+# nullified delay slot there (the slot of `b,n` in the last word of the first page)
+CROSS_PAGE = """
+        ldi 0,%r6
+loop:   addi 1,%r6,%r6
+        bl far,%r2
+        nop
+        addib,> -1,%r7,go
+        nop
+spin:   b spin
+        nop
+        .org 0xffc
+go:     b,n loop
+slot:   ldi 99,%r8
+far:    addi 2,%r9,%r9
+        bv %r0(%r2)
+        nop
+"""
+
+
+@pytest.mark.parametrize("bp_at", [0x1000, 0x1004, 0x4])
+def test_breakpoint_on_another_page_and_on_a_nullified_slot(bp_at: int) -> None:
+    _, lib = _lib()
+    pair = _pair(CROSS_PAGE, r7=40)
+    _run_pair(pair, [50])                       # the loop runs fast, decoded
+    for s in pair:
+        assert lib.hv_bp_add(s.vm, CODE_BASE + bp_at) == 0
+    recs = _run_pair(pair, [1000] * 12, bp_skip=True)
+    hits = [r for r in recs if r[0] == lib.HV_EXIT_BREAKPOINT]
+    assert len(hits) >= 5 and all(r[6] == CODE_BASE + bp_at for r in hits)
+    if bp_at == 0x1000:                         # stopped before the nullified slot
+        assert all(r[13] & PSW_N for r in hits)
+    for s in pair:
+        assert s.gr(8) == 0
+
+
 def test_watchpoint_in_decoded_code_stops_at_the_same_count() -> None:
     _, lib = _lib()
     pair = _pair(LOOP, r7=50, r9=0x40000)
@@ -375,3 +460,166 @@ spin:   b spin
     _run_pair(pair, [3, 1, 7, 100, 1, 1000])
     assert pair[0].gr(10) == 100 and pair[0].gr(11) == 100
     assert pair[0].read(0x40000, 4) == (100).to_bytes(4, "big")
+
+
+# ---- the soft-float fast path ----------------------------------------------------------
+
+FP_OPS = """
+        fadd,dbl %fr4,%fr5,%fr6
+        fsub,dbl %fr4,%fr5,%fr7
+        fmpy,dbl %fr4,%fr5,%fr8
+        fdiv,dbl %fr4,%fr5,%fr9
+        fmpy,dbl %fr6,%fr9,%fr10
+        fadd,dbl %fr8,%fr8,%fr0
+        fdiv,dbl %fr7,%fr4,%fr11
+        xmpyu %fr4R,%fr5,%fr12
+        xmpyu %fr0,%fr4,%fr13
+        nop
+"""
+
+
+def _random_double(rng: random.Random) -> int:
+    kind = rng.random()
+    if kind < 0.35:                                  # any normal, any exponent
+        return rng.getrandbits(64) & ~(0x7FF << 52) | rng.randrange(1, 0x7FF) << 52
+    if kind < 0.55:                                  # small integers: exact results
+        return struct.unpack(">Q", struct.pack(">d", float(rng.randrange(-4096, 4096))))[0]
+    if kind < 0.75:                                  # near the fast path's range limits
+        e = rng.choice([0x0FF, 0x100, 0x101, 0x6FE, 0x6FF, 0x700, 1, 2, 0x7FE])
+        return rng.getrandbits(52) | e << 52 | rng.getrandbits(1) << 63
+    return rng.choice([0, 1 << 63, 1, 0x000FFFFFFFFFFFFF, 0x7FF0000000000000,
+                       0xFFF0000000000000, 0x7FF8000000000000, 0x7FF4000000000000,
+                       0x3FF0000000000000, 0x3CA0000000000000, rng.getrandbits(64)])
+
+
+def test_soft_float_fast_path_matches_reference() -> None:
+    """Double add/sub/mpy/div (and xmpyu) with random operands, rounding modes, the D
+    bit, the inexact enable and random flags: bit-identical registers, status, traps."""
+    ffi, lib = _lib()
+    pair = _pair(FP_OPS)
+    nops = (0x08000240).to_bytes(4, "big") * (32 * 32)
+    for s in pair:
+        s.s.cr[14] = 0x20000                         # IVA: every vector a run of nops
+        assert lib.hv_phys_write(s.vm, 0x20000, nops, len(nops)) == 0
+    rng = random.Random(5)
+    size = ffi.sizeof("hv_cpu_state_t")
+    for trial in range(3000):
+        a, b = _random_double(rng), _random_double(rng)
+        status = 0
+        if rng.random() < 0.2:
+            status |= rng.randrange(4) << 9          # rounding mode
+        if rng.random() < 0.1:
+            status |= 1 << 5                         # D: denormals as zero
+        if rng.random() < 0.2:
+            status |= rng.getrandbits(5)             # trap enables
+        if rng.random() < 0.3:
+            status |= rng.getrandbits(5) << 27       # sticky flags already set
+        for s in pair:
+            st = s.s
+            st.fr[4], st.fr[5] = a, b
+            st.fr[0] = status << 32
+            st.psw = 0
+            st.iaoq_f, st.iaoq_b = CODE_BASE, CODE_BASE + 4
+            lib.hv_state_changed(s.vm)
+        _run_pair(pair, [rng.choice([1, 3, 8, 10])])
+        states = [bytes(ffi.buffer(s.s, size)) for s in pair]
+        assert states[0] == states[1], f"trial {trial}: a={a:#x} b={b:#x} status={status:#x}"
+
+
+def test_virtual_mode_store_to_a_clean_page_traps_on_both_paths() -> None:
+    """A load fills the translation cache for a page whose TLB entry is not dirty (reads
+    allowed, writes trap); the store after it must take the TLB-dirty trap on the fast
+    path too, not slip through the cached read permission."""
+    _, lib = _lib()
+    src = """
+        ldw 0(%r9),%r10
+        stw %r10,0(%r9)
+        nop
+"""
+    pair = _pair(src, r9=0x00124000)
+    nops = (0x08000240).to_bytes(4, "big") * (32 * 32)
+    ins = assemble("idtlba %r21,(%sr0,%r20)\nidtlbp %r22,(%sr0,%r20)\nbv %r0(%r23)\nnop")
+    for s in pair:
+        st = s.s
+        st.cr[14] = 0x20000                            # IVA: every vector a run of nops
+        assert lib.hv_phys_write(s.vm, 0x20000, nops, len(nops)) == 0
+        assert lib.hv_phys_write(s.vm, 0x30000, ins, len(ins)) == 0
+        st.psw = 0x2 | 0x8                             # D, Q (so IOR records the fault)
+        st.gr[20], st.gr[21] = 0x00124000, (0x41000 >> 12) << 5
+        st.gr[22] = (1 << 24) | (3 << 22) | (3 << 20)  # read/write, PL 3, D bit clear
+        st.gr[23] = CODE_BASE
+        st.iaoq_f, st.iaoq_b = 0x30000, 0x30004
+        lib.hv_state_changed(s.vm)
+    recs = _run_pair(pair, [4, 1, 1, 1, 5])
+    for s in pair:
+        assert s.s.cr[21] == 0x00124000, "no TLB-dirty trap on the store"
+        assert s.s.cr[17] == 0 and s.s.cr[18] == CODE_BASE + 4   # IIAOQ: the store
+    assert recs[-1][6] & ~3 >= 0x20000 + 20 * 32, "not in the trap vectors"
+
+
+@pytest.mark.parametrize("priv", [0, 3])
+def test_control_and_space_register_moves_match(priv: int) -> None:
+    """The system instructions the fast path runs itself (mtsar, mtctl/mfctl of plain
+    control registers, mtsp/mfsp): the same results, and the same privilege traps."""
+    ffi, lib = _lib()
+    src = """
+        mtsar %r1
+        mfctl %sar,%r3
+        mtctl %r2,%cr24
+        mfctl %cr24,%r4
+        mtctl %r2,%cr27
+        mfctl %cr27,%r5
+        mtsp %r2,%sr3
+        mfsp %sr3,%r6
+        mtsp %r1,%sr6
+        mfsp %sr6,%r7
+        mtctl %r1,%ipsw
+        mfctl %ipsw,%r8
+        nop
+"""
+    pair = _pair(src, r1=0x12345677, r2=0xCAFEF00D)
+    nops = (0x08000240).to_bytes(4, "big") * (32 * 32)
+    for s in pair:
+        s.s.cr[14] = 0x20000
+        assert lib.hv_phys_write(s.vm, 0x20000, nops, len(nops)) == 0
+        s.s.iaoq_f, s.s.iaoq_b = CODE_BASE | priv, CODE_BASE + 4 | priv
+        lib.hv_state_changed(s.vm)
+    _run_pair(pair, [1, 2, 3, 20])
+    size = ffi.sizeof("hv_cpu_state_t")
+    assert bytes(ffi.buffer(pair[0].s, size)) == bytes(ffi.buffer(pair[1].s, size))
+    if priv == 0:
+        assert (pair[0].gr(3), pair[0].gr(4), pair[0].gr(6)) == (0x17, 0xCAFEF00D, 0xCAFEF00D)
+        assert pair[0].gr(8) == 0x12345677
+    else:
+        assert pair[0].gr(3) == 0x17 and pair[0].gr(4) == 0
+        assert pair[0].s.cr[24] == 0, "mtctl cr24 at PL3 must trap"
+        assert pair[0].s.cr[18] & ~3 == CODE_BASE + 8, "the trap names the mtctl"
+
+
+@pytest.mark.parametrize("major", [0x34, 0x35])
+def test_random_shift_extract_deposit_words_match(major: int) -> None:
+    """Every form of the shift/extract (0x34) and deposit (0x35) majors -- fixed and SAR
+    positions, conditions that nullify, gr0 targets, invalid encodings -- on random
+    registers and SAR: fast and reference agree after every instruction."""
+    ffi, lib = _lib()
+    rng = random.Random(major)
+    pair = _pair("nop")
+    words = b"".join(struct.pack(">I", major << 26 | rng.getrandbits(26)) for _ in range(2048))
+    nops = (0x08000240).to_bytes(4, "big") * (32 * 32)
+    size = ffi.sizeof("hv_cpu_state_t")
+    for s in pair:
+        s.s.cr[14] = 0x20000
+        assert lib.hv_phys_write(s.vm, 0x20000, nops, len(nops)) == 0
+        assert lib.hv_phys_write(s.vm, CODE_BASE, words, len(words)) == 0
+    for trial in range(300):
+        regs = [rng.getrandbits(32) for _ in range(32)]
+        sar, start = rng.randrange(32), rng.randrange(2048 - 16)
+        for s in pair:
+            for i in range(1, 32):
+                s.s.gr[i] = regs[i]
+            s.s.cr[11] = sar
+            s.s.psw = 0
+            s.s.iaoq_f, s.s.iaoq_b = CODE_BASE + 4 * start, CODE_BASE + 4 * start + 4
+            lib.hv_state_changed(s.vm)
+        _run_pair(pair, [rng.choice([1, 2, 5, 16])])
+        assert bytes(ffi.buffer(pair[0].s, size)) == bytes(ffi.buffer(pair[1].s, size)), trial

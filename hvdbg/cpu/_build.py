@@ -17,7 +17,8 @@ SOURCES = ["core.c", "mmu.c", "sys.c", "fpu.c", "digest.c"]
 ffibuilder = FFI()
 ffibuilder.cdef((CSRC / "hvcore.h").read_text())
 
-_cflags = ["-O3", "-fno-tree-slp-vectorize", "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fno-strict-aliasing"]
+_cflags = ["-O3", "-fno-tree-slp-vectorize", "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fno-strict-aliasing",
+           "-ffp-contract=off"]   # the fast path's error-free FP arithmetic must not be fused
 _ldflags: list[str] = []
 if os.environ.get("HVDBG_SANITIZE") == "1":
     _cflags += ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined", "-O1", "-g"]
