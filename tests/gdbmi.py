@@ -47,7 +47,7 @@ class Gdb:
         stopped: dict[str, Any] | None = None
         seen: list[dict] = []
         while time.monotonic() < deadline:
-            for r in self.mi.get_gdb_response(timeout_sec=0.2, raise_error_on_timeout=False):
+            for r in self.mi.get_gdb_response(timeout_sec=0.005, raise_error_on_timeout=False):
                 seen.append(r)
                 if r["type"] in ("console", "target", "log") and r["payload"]:
                     self.console.append(r["payload"])

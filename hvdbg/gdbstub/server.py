@@ -19,7 +19,7 @@ from hvdbg.gdbstub import packets as P
 from hvdbg.gdbstub import rsp, target
 from hvdbg.gdbstub.commands import CommandError, Context, Debuggee, execute
 from hvdbg.machine.stop import Stop, StopReason, Until
-from hvdbg.replication.roles import Primary
+from hvdbg.replication.roles import Backup, Primary
 from hvdbg.replication.session import WriteRefused
 
 log = logging.getLogger("hvdbg.gdbstub")
@@ -376,6 +376,15 @@ class GdbServer:
     def _resume(self, plan: dict[int, Until]) -> bytes:
         conn = self.conn
         assert conn is not None
+        if len(plan) == 1:
+            pid, until = next(iter(plan.items()))
+            d = self._d(pid)
+            assert d is not None
+            if until.kind == "insns" and until.n <= 16 and not isinstance(d.hv.role, Backup):
+                # a step of a VM that never waits for a peer: answered in this thread
+                # (a worker thread per step would cost more than the step)
+                self.ctx.current = d
+                return self._stop_reply(d, d.hv.resume(until))
         for pid, until in plan.items():
             d = self._d(pid)
             assert d is not None
