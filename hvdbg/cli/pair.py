@@ -119,7 +119,14 @@ def cmd_pair(args: argparse.Namespace) -> int:
                                command=shlex.join(["hvdbg", *sys.argv[1:]]),
                                input_hook=start_stdin_reader, stopping=signals.event,
                                force=args.force)
-    except (GuestImageError, SpecError, MemoryError, OSError) as e:
+    except (GuestImageError, SpecError, MemoryError) as e:
+        print(f"hvdbg pair: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        if args.record and e.filename is None:   # writing the log (opening it names it)
+            print(f"hvdbg pair: error: cannot write the recording: {e.strerror or e}",
+                  file=sys.stderr)
+            return 1
         print(f"hvdbg pair: error: {e}", file=sys.stderr)
         return 2
     print(summary.render(), file=sys.stderr)

@@ -1,6 +1,7 @@
 """``hvdbg run``: run a guest on a solo machine (no replication), console on stdio.
 
-Exit status: 0 the guest powered off (or halted / reset itself); 2 usage error or a
+Exit status: 0 the guest powered off (or halted / reset itself); 1 the recording could
+not be written (disk full, ...); 2 usage error or a
 guest image hvdbg cannot load; 3 the instruction limit or the timeout was reached;
 4 the core met a fault it cannot continue from; 130 / 143 stopped by SIGINT / SIGTERM
 (a recording then ends with an END record and replays up to the stop).
@@ -36,9 +37,10 @@ from hvdbg.replication.session import Hypervisor
 from hvdbg.replication.stream import ConsoleGate, StreamOut
 from hvdbg.trace.log import Header, LogWriter
 
-EXIT_OK, EXIT_USAGE, EXIT_LIMIT, EXIT_FAULT = 0, 2, 3, 4
+EXIT_OK, EXIT_RECORDING, EXIT_USAGE, EXIT_LIMIT, EXIT_FAULT = 0, 1, 2, 3, 4
 
-EPILOG = """exit status: 0 guest powered off; 2 usage error or unloadable image;
+EPILOG = """exit status: 0 guest powered off; 1 recording not written; 2 usage error or
+unloadable image;
 3 instruction limit or timeout reached; 4 guest fault; 130/143 SIGINT/SIGTERM"""
 
 
@@ -153,7 +155,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except OSError as e:                       # ENOSPC while recording, ...
         print(f"hvdbg: error: cannot write the recording: {e.strerror or e}",
               file=sys.stderr)
-        return EXIT_FAULT
+        return EXIT_RECORDING
     finally:
         if writer is not None:
             try:
@@ -161,6 +163,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             except OSError as e:
                 print(f"hvdbg: error: cannot write the recording: {e.strerror or e}",
                       file=sys.stderr)
+                return EXIT_RECORDING
     secs = time.monotonic() - t0
     if args.stats:
         executed = final.icount
