@@ -62,3 +62,50 @@ fi
 echo "== hvdbg replay $tmp/rec"
 "$PY" -m hvdbg replay "$tmp/rec" </dev/null >"$tmp/replay.out"
 cmp -s "$tmp/replay.out" "$tmp/pair.out" && echo "replayed console output: identical to the recorded run"
+
+# gdb on both VMs of a pair: a breakpoint after heapsort() in the primary and then in
+# the backup (same instruction count, same registers), a register written on the
+# primary reaching the backup as a logged input, then a failover from gdb
+ret=$(hppa-linux-gnu-objdump -d "$elf" | awk '/b,l .*<heapsort/ {print $1; exit}' | tr -d ':')
+if [ -n "$ret" ] && command -v gdb-multiarch >/dev/null; then
+    stop=$(printf '%x' $(( 0x$ret + 8 )))
+    echo
+    echo "== hvdbg pair --bios $elf --gdb 127.0.0.1:0 --wait --record $tmp/grec   (+ gdb-multiarch)"
+    "$PY" -m hvdbg pair --bios "$elf" --gdb 127.0.0.1:0 --wait --record "$tmp/grec" \
+        </dev/null >"$tmp/gpair.out" 2>"$tmp/gpair.err" &
+    pid=$!
+    port=""
+    for _ in $(seq 100); do
+        port=$(grep -o 'gdb stub on [0-9.]*:[0-9]*' "$tmp/gpair.err" 2>/dev/null | grep -o '[0-9]*$' || true)
+        [ -n "$port" ] && break
+        sleep 0.1
+    done
+    cat >"$tmp/demo.gdb" <<GDB
+set architecture hppa1.0
+set endian big
+file $elf
+target extended-remote 127.0.0.1:$port
+add-inferior
+inferior 2
+attach 2
+file $elf
+break *0x$stop
+inferior 1
+break *0x$stop
+set schedule-multiple on
+continue
+monitor epoch
+set \$r1 = 0x1234567
+continue
+info registers r1 sp
+monitor role
+monitor failover
+monitor role
+delete
+continue
+GDB
+    gdb-multiarch -q -batch -x "$tmp/demo.gdb" 2>&1 | grep -v "^warning\|determining executable\|^\[Switching\|^#0" || true
+    wait "$pid" || true
+    echo "== hvdbg replay $tmp/grec   (the gdb write is in the log)"
+    "$PY" -m hvdbg replay "$tmp/grec" </dev/null >/dev/null
+fi
