@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from hvdbg.trace.log import Record, StreamError, decode
 
 FAULT_KINDS = ("drop", "duplicate", "reorder", "corrupt")
+CLOSE_WAIT_S = 5.0          # the longest a delivery under way may delay close()
 
 
 class LinkError(Exception):
@@ -109,10 +110,10 @@ class Channel:
                 if self._closed:
                     return
                 due, frame = self._queue[0]
-            delay = due - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            with self._cv:
+                delay = due - time.monotonic()
+                if delay > 0:
+                    self._cv.wait(delay)        # close() wakes it: nothing after that
+                    continue
                 self._queue.popleft()
             self.deliver(frame)
 
@@ -124,9 +125,14 @@ class Channel:
         return self._free_at + self.cfg.latency_us / 1e6
 
     def close(self) -> None:
+        """No frame is delivered once this returns (a delivery under way is waited for,
+        so the receiver may then close what it delivers into, e.g. the log)."""
         with self._cv:
             self._closed = True
             self._cv.notify_all()
+        t = self._thread
+        if t is not None and t is not threading.current_thread():
+            t.join(CLOSE_WAIT_S)
 
 
 class Receiver:
