@@ -218,6 +218,7 @@ def run_pair(spec: GuestSpec, cfg: ReplicationConfig, *,
 
     threads = [threading.Thread(target=primary_main, name="primary", daemon=True),
                threading.Thread(target=backup_main, name="backup", daemon=True)]
+    pair.backup.start_detection()
     for t in threads:
         t.start()
     t_end = t0

@@ -756,6 +756,12 @@ class Backup(Role):
             heard = max(heard, self.link_busy_until())
         return time.monotonic() - heard > self.cfg.detect_s
 
+    def start_detection(self) -> None:
+        """The run starts now: the primary's silence is counted from here, not from
+        this backup's construction (booting and set-up are nobody's silence)."""
+        with self.cv:
+            self.last_rx = time.monotonic()
+
     def takeover(self) -> Takeover:
         """P7 hand-over: the records received but not yet used, the interrupts still to
         deliver, the sequence number to continue the stream with.  From here on nothing
