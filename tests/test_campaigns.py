@@ -1,0 +1,381 @@
+"""Adversarial campaigns at the edges of a run (issue 14): seeded failover runs over
+protocols x link latency x bandwidth x link faults x failure points; SIGINT / SIGTERM at
+seeded moments of recorded runs; seeded random recorded runs.  Each run must either end
+well — exit 0, the console equal to the solo run's but for the repeated-output window
+(protocol.md), a recording that replays — or fail with a non-zero exit and one line of
+error.  It must never hang (a hang guard, asserted unused), never exit 0 with output
+missing, and never write a recording that replays to a divergence.
+
+Budget (two shared cores, no xdist): the in-process failover campaign is ~70 runs in
+~40 s, the CLI subset 8 runs in ~25 s, the signal campaign 12 runs in ~25 s, the random
+recorded runs 8 in ~20 s.  ``HVDBG_CAMPAIGN_SEED`` picks another campaign,
+``HVDBG_CAMPAIGN_SCALE`` (a factor, default 1) widens the seeded ones.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import random
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import guestbuild as gb
+import pytest
+
+from hvdbg.machine.spec import GuestSpec
+from hvdbg.machine.stop import StopReason
+from hvdbg.replication import pair as pair_mod
+from hvdbg.replication import roles
+from hvdbg.replication.link import Channel, LinkConfig
+from hvdbg.replication.pair import PairSummary, exit_status, run_pair
+from hvdbg.replication.roles import ReplicationConfig
+from hvdbg.trace import log as L
+from hvdbg.trace.log import StreamError
+from hvdbg.trace.replay import replay
+
+SEED = int(os.environ.get("HVDBG_CAMPAIGN_SEED", "14"))
+SCALE = float(os.environ.get("HVDBG_CAMPAIGN_SCALE", "1"))
+EPOCH = 4096
+HANG_GUARD = 90.0             # --timeout of every run: must never be what ends it
+LATENCIES_US = (0.0, 100.0, 3000.0, 60000.0)
+BANDWIDTHS = (0.0, 0.5)       # Mbit/s, 0 = unlimited
+LINK_FAULTS = ("drop", "duplicate", "reorder", "corrupt")
+INTERACTIVE = Path(__file__).resolve().parent / "guests" / "interactive"
+
+
+def n_runs(base: int) -> int:
+    return max(1, round(base * SCALE))
+
+
+# ---------------------------------------------------------------- guests and references
+
+@dataclass
+class Ref:
+    """A guest's solo console and what a fault-free recorded pair run looks like."""
+    name: str
+    elf: str
+    solo: bytes
+    total: int                       # icount at power off
+    per_epoch: dict[int, int]        # console bytes per epoch
+    io: int                          # I/O records
+    frames: int                      # stream records other than heartbeats (END last)
+    messages: dict[str, int] = field(default_factory=dict)
+
+
+def _outputs_by_epoch(recs: list[L.Record]) -> dict[int, int]:
+    per: dict[int, int] = {}
+    for r in recs:
+        if r.type in (L.RecordType.OUTPUT, L.RecordType.IO) and r.data:
+            per[r.icount // EPOCH] = per.get(r.icount // EPOCH, 0) + len(r.data)
+    return per
+
+
+@functools.cache
+def ref(name: str) -> Ref:
+    elf = str(gb.build(gb.guest(name)))
+    solo = gb.run_hvdbg(Path(elf)).stdout
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        out = bytearray()
+        s = run_pair(GuestSpec(elf), ReplicationConfig(EPOCH, "refined", 5.0),
+                     sink=out.extend, record=d, timeout=HANG_GUARD)
+        assert exit_status(s) == 0 and bytes(out) == solo, s.render()
+        _, it = L.read_log(d)
+        recs = list(it)
+    assert s.end is not None
+    assert recs[-1].type is L.RecordType.END
+    frames = sum(r.type is not L.RecordType.HEARTBEAT for r in recs)
+    return Ref(name, elf, solo, s.end.icount, _outputs_by_epoch(recs),
+               sum(r.type is L.RecordType.IO for r in recs), frames)
+
+
+def repeat_ok(solo: bytes, got: bytes, max_repeat: int) -> bool:
+    """``got`` is ``solo`` with at most one piece of at most ``max_repeat`` bytes
+    repeated once, right after itself (tests/test_replication.py's window)."""
+    if got == solo:
+        return True
+    extra = len(got) - len(solo)
+    if not 0 < extra <= max_repeat:
+        return False
+    k = next((i for i in range(len(solo)) if got[i] != solo[i]), len(solo))
+    for start in range(max(0, k - extra), k + 1):
+        if got[:start + extra] == solo[:start + extra] and \
+                got[start + extra:] == solo[start:] and \
+                got[start:start + extra] == solo[start:start + extra]:
+            return True
+    return False
+
+
+def prefix_ok(solo: bytes, got: bytes, max_repeat: int) -> bool:
+    """A run that failed printed a prefix of the solo output (with at most one repeated
+    piece): lost output is allowed with a non-zero exit, wrong output never."""
+    for n in range(max(0, len(got) - max_repeat), min(len(got), len(solo)) + 1):
+        if repeat_ok(solo[:n], got, max_repeat):
+            return True
+    return False
+
+
+# ---------------------------------------------------------------- fault plans
+
+@dataclass(frozen=True)
+class Plan:
+    guest: str
+    protocol: str
+    latency_us: float
+    mbps: float
+    fault: str = "none"            # none, fail, or a link fault kind
+    direction: str = "fwd"         # fwd: primary -> backup; ack: backup -> primary
+    at: int | str = 0              # fail: icount; link: frame index, "END" or "END-1"
+
+    def describe(self) -> str:
+        where = "" if self.fault == "none" else f" {self.fault}@{self.direction}:{self.at}"
+        return (f"{self.guest} {self.protocol} lat={self.latency_us:g}us "
+                f"bw={self.mbps:g}Mbit/s{where}")
+
+
+class PlannedChannel(Channel):
+    """A link channel that injects the plan's fault on the Nth frame of its direction,
+    counting frames other than heartbeats (whose number depends on host speed), or on
+    the END frame / the one before it.  The other direction stays clean."""
+
+    plan: Plan | None = None
+    end_minus_1 = -1
+
+    def __init__(self, cfg: LinkConfig, deliver: object, name: str) -> None:
+        super().__init__(LinkConfig(cfg.latency_us, cfg.mbps, {}), deliver,  # type: ignore[arg-type]
+                         name)
+        self.counted = 0
+
+    def send(self, frame: bytes) -> None:
+        plan = PlannedChannel.plan
+        if plan is not None and plan.fault in LINK_FAULTS and self.name == plan.direction:
+            rtype = L.decode(frame).type
+            if rtype is not L.RecordType.HEARTBEAT:
+                hit = (self.counted == plan.at
+                       or (plan.at == "END" and rtype is L.RecordType.END)
+                       or (plan.at == "END-1" and self.counted == self.end_minus_1))
+                self.counted += 1
+                if hit:
+                    self.cfg.faults[self.sent] = plan.fault
+        super().send(frame)
+
+
+def cost_s(r: Ref, protocol: str, latency_us: float, mbps: float) -> float:
+    """A rough lower bound of a run's host time from its round trips and bytes."""
+    rtt = 2 * latency_us / 1e6
+    waits = {"original": r.total // EPOCH + 1, "refined": r.io, "output-rule": 1}[protocol]
+    wire = r.frames * 45 * 8 / (mbps * 1e6) if mbps else 0.0
+    return waits * rtt + wire
+
+
+def make_plans(rng: random.Random, count: int) -> list[Plan]:
+    """Seeded plans: every protocol, latency, bandwidth and fault kind appears; each run
+    uses the biggest guest whose round trips fit in a couple of seconds."""
+    guests = [ref(g) for g in ("crcsort", "irq_timer_uart", "hello")]
+    faults = ["none", "fail", *LINK_FAULTS]
+    plans: list[Plan] = []
+    for i in range(count):
+        protocol = roles.PROTOCOLS[i % len(roles.PROTOCOLS)]
+        latency = LATENCIES_US[(i // 3) % len(LATENCIES_US)]
+        mbps = BANDWIDTHS[(i // 12) % len(BANDWIDTHS)]
+        fault = faults[rng.randrange(len(faults))] if i >= 6 else faults[i % len(faults)]
+        fits = [g for g in guests if cost_s(g, protocol, latency, mbps) < 2.5]
+        if not fits:
+            protocol = "output-rule"              # (refined at 60 ms: the CLI subset)
+            fits = [guests[-1]]
+        g = fits[0] if rng.random() < 0.6 else rng.choice(fits)
+        direction, at = "fwd", 0
+        if fault == "fail":
+            at = rng.randrange(1, g.total)
+        elif fault in LINK_FAULTS:
+            direction = "ack" if rng.random() < 0.25 else "fwd"
+            pick = rng.random()
+            if direction == "fwd" and pick < 0.2:
+                at = "END"
+            elif direction == "fwd" and pick < 0.35:
+                at = "END-1"
+            else:
+                at = rng.randrange(0, g.frames)
+        plans.append(Plan(g.name, protocol, latency, mbps, fault, direction, at))
+    return plans
+
+
+# ---------------------------------------------------------------- one run and its checks
+
+def run_plan(plan: Plan, tmp: Path) -> tuple[bytes, PairSummary]:
+    """One in-process pair run under a hang guard of its own (a thread that does not
+    end within the guard fails the test instead of hanging the suite)."""
+    r = ref(plan.guest)
+    out = bytearray()
+    detect = 0.2 if plan.fault == "fail" else 2.0
+    result: dict[str, object] = {}
+
+    def body() -> None:
+        try:
+            result["s"] = run_pair(
+                GuestSpec(r.elf), ReplicationConfig(EPOCH, plan.protocol, detect),
+                link=LinkConfig(plan.latency_us, plan.mbps),
+                fail_at=plan.at if plan.fault == "fail" else None,  # type: ignore[arg-type]
+                record=str(tmp), sink=out.extend, timeout=HANG_GUARD)
+        except BaseException as e:  # noqa: BLE001 (reported below)
+            result["e"] = e
+
+    PlannedChannel.plan = plan
+    PlannedChannel.end_minus_1 = r.frames - 2
+    t = threading.Thread(target=body, daemon=True)
+    t.start()
+    t.join(HANG_GUARD + 30)
+    assert not t.is_alive(), f"hung past the guard: {plan.describe()}"
+    if "e" in result:
+        raise AssertionError(f"{plan.describe()}: raised {result['e']!r}") from \
+            result["e"]  # type: ignore[misc]
+    s = result["s"]
+    assert isinstance(s, PairSummary)
+    return bytes(out), s
+
+
+def window(r: Ref, s: PairSummary) -> int:
+    """Bytes a failover may repeat: the output of the epochs around where it happened."""
+    if s.died_at is None:
+        return 0
+    e = s.died_at // EPOCH
+    return sum(r.per_epoch.get(k, 0) for k in (e - 1, e, e + 1)) or 1
+
+
+def check_outcome(plan: Plan, out: bytes, s: PairSummary, logdir: Path) -> str:
+    """The campaign's one property; returns "ok" or "failed" for the tally."""
+    r = ref(plan.guest)
+    what = f"{plan.describe()}\n{s.render()}"
+    assert s.end is None or s.end.reason is not StopReason.TIMEOUT, \
+        f"the hang guard ended the run: {what}"
+    status = exit_status(s)
+    win = window(r, s)
+    if status == 0:
+        assert repeat_ok(r.solo, out, win), \
+            f"exit 0 but the console is not the solo run's ({len(out)} of " \
+            f"{len(r.solo)} bytes): {what}"
+        got = bytearray()
+        try:
+            res = replay(logdir, got.extend)
+        except Exception as e:  # noqa: BLE001
+            pytest.fail(f"exit 0 but the recording does not replay: {e!r}: {what}")
+        assert res.end.icount == s.end.icount, what   # type: ignore[union-attr]
+        assert repeat_ok(r.solo, bytes(got), win), f"replayed console differs: {what}"
+        return "ok"
+    assert status == 1, f"exit {status}: {what}"
+    assert s.error and "\n" not in s.error, f"not one line of error: {what}"
+    assert prefix_ok(r.solo, out, max(win, 64)), \
+        f"a failed run printed output the solo run does not have: {what}"
+    # what was recorded is a history: it may end early (no END), never diverge
+    try:
+        replay(logdir, lambda d: None)
+    except StreamError:
+        pass
+    except roles.Divergence as e:
+        pytest.fail(f"the recording of a failed run diverges on replay: {e}: {what}")
+    return "failed"
+
+
+# ---------------------------------------------------------------- 1. failover campaign
+
+@pytest.fixture
+def planned_link(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pair_mod, "Channel", PlannedChannel)
+    yield
+    PlannedChannel.plan = None
+
+
+CHUNKS = 4
+
+
+@pytest.mark.parametrize("chunk", range(CHUNKS))
+def test_failover_campaign(chunk: int, planned_link: None, tmp_path: Path) -> None:
+    """The bulk, in process: seeded plans over protocols x latency x bandwidth x
+    faults (fail-primary-at at random icounts; drop, duplicate, reorder and corrupt on
+    either direction, on a random frame, the END frame or the one before it)."""
+    plans = make_plans(random.Random(SEED), n_runs(72))
+    mine = plans[chunk::CHUNKS]
+    tally: dict[str, int] = {}
+    for i, plan in enumerate(mine):
+        out, s = run_plan(plan, tmp_path / f"r{i}")
+        verdict = check_outcome(plan, out, s, tmp_path / f"r{i}")
+        key = f"{plan.fault}:{verdict}"
+        tally[key] = tally.get(key, 0) + 1
+    # the campaign is not vacuous: runs that end well and runs that fail both occur
+    assert any(k.endswith(":ok") for k in tally), tally
+    if any(p.fault in LINK_FAULTS and p.direction == "fwd" and isinstance(p.at, int)
+           for p in mine):
+        assert any(k.endswith(":failed") for k in tally), tally
+
+
+def test_campaign_covers_the_matrix() -> None:
+    plans = make_plans(random.Random(SEED), n_runs(72))
+    assert {p.protocol for p in plans} == set(roles.PROTOCOLS)
+    assert {p.latency_us for p in plans} == set(LATENCIES_US)
+    assert {p.mbps for p in plans} == set(BANDWIDTHS)
+    assert {p.fault for p in plans} == {"none", "fail", *LINK_FAULTS}
+    assert {"END", "END-1"} <= {p.at for p in plans if p.fault in LINK_FAULTS}
+    assert {p.direction for p in plans if p.fault in LINK_FAULTS} == {"fwd", "ack"}
+
+
+# ---------------------------------------------------------------- regressions found here
+
+def _link_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("link-")]
+
+
+def test_no_delivery_after_the_pair_closed(planned_link: None, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A broken ack link ends the run while frames still queue on a slow forward link:
+    a frame delivered after Pair.close() went into the closed log (ValueError in the
+    link thread, a traceback on a user's terminal).  Closing a channel now stops its
+    deliveries and waits for the one under way."""
+    errors: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda a: errors.append(a.exc_value))
+    before = set(_link_threads())
+    plan = Plan("crcsort", "output-rule", 0.0, 0.5, "drop", "ack", 1143)
+    out, s = run_plan(plan, tmp_path / "r")
+    assert exit_status(s) == 1 and "ack link" in s.error, s.render()
+    check_outcome(plan, out, s, tmp_path / "r")
+    left = [t for t in _link_threads() if t not in before]
+    for t in left:
+        t.join(5)                     # (before the fix: they delivered on, then ended)
+    assert errors == []
+    assert left == [], "link threads still running after run_pair returned"
+
+
+def test_setup_time_is_not_primary_silence(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The backup's failure detector counted from its construction, so a pair whose
+    set-up (booting, the second session) took longer than --detect-ms suspected the
+    primary before it had run an instruction: on a loaded machine the default
+    ``hvdbg pair`` failed over at startup, every time.  Silence counts from the start
+    of the run.  (Here: a slow set-up, and the primary's thread gets going only once
+    the backup is already waiting for it.)"""
+    r = ref("crcsort")
+    real_init, real_wait = roles.Primary.__init__, roles.Backup._wait_for_more
+    real_run = pair_mod.run_to_end
+    backup_waits = threading.Event()
+
+    def slow_setup(self: roles.Primary, *a: object, **kw: object) -> None:
+        real_init(self, *a, **kw)  # type: ignore[arg-type]
+        if kw.get("takeover") is None:
+            threading.Event().wait(1.0)     # a slow host between the backup and the run
+
+    def wait_for_more(self: roles.Backup, wake_on_stop: bool) -> bool:
+        backup_waits.set()
+        return real_wait(self, wake_on_stop)
+
+    def run_to_end(hv: object, *a: object) -> object:
+        if isinstance(hv.role, roles.Primary) and not backup_waits.is_set():  # type: ignore[attr-defined]
+            assert backup_waits.wait(30)
+        return real_run(hv, *a)  # type: ignore[arg-type]
+    monkeypatch.setattr(roles.Primary, "__init__", slow_setup)
+    monkeypatch.setattr(roles.Backup, "_wait_for_more", wait_for_more)
+    monkeypatch.setattr(pair_mod, "run_to_end", run_to_end)
+    out = bytearray()
+    s = run_pair(GuestSpec(r.elf), ReplicationConfig(EPOCH, "refined", 0.5),
+                 sink=out.extend, timeout=HANG_GUARD)
+    assert exit_status(s) == 0 and bytes(out) == r.solo, s.render()
+    assert s.died_at is None and not s.fenced, s.render()
+    assert s.verified == s.epochs
