@@ -68,6 +68,13 @@ class Replayer(Backup):
         self.sink(data)
 
     def on_end(self) -> None:
+        # an access at END's icount was performed (the primary stopped there — powered
+        # off, or a stop request right after the access) but its instruction never
+        # retired, so it is not re-executed: its output still reached the console
+        end = self.end
+        for rec in self.ios:
+            if rec.type is R.IO and end is not None and rec.icount == end.icount:
+                self.on_access(None, rec)
         if self.derived != len(self.recorded):
             raise Divergence(f"re-execution printed {self.derived} bytes of console output; "
                              f"the recording has {len(self.recorded)}")
