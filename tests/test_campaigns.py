@@ -16,6 +16,11 @@ from __future__ import annotations
 import functools
 import os
 import random
+import re
+import select
+import signal
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -319,6 +324,217 @@ def test_campaign_covers_the_matrix() -> None:
     assert {p.direction for p in plans if p.fault in LINK_FAULTS} == {"fwd", "ack"}
 
 
+# ---------------------------------------------------------------- 1b. through the CLI
+
+def hvdbg(*args: str, timeout: float = HANG_GUARD + 60) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "hvdbg", *args], capture_output=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL, check=False)
+
+
+def error_lines(stderr: bytes) -> list[str]:
+    text = stderr.decode(errors="replace")
+    assert "Traceback" not in text and "Exception in thread" not in text, text
+    return [ln for ln in text.splitlines() if "ERROR" in ln or "error:" in ln]
+
+
+def check_replay(logdir: Path, solo: bytes, win: int) -> bytes:
+    p = hvdbg("replay", str(logdir))
+    assert p.returncode == 0, p.stderr.decode(errors="replace")
+    assert re.search(rb"verified: \d+ epochs, 0 mismatches", p.stderr), p.stderr
+    assert repeat_ok(solo, p.stdout, win), p.stdout
+    return p.stdout
+
+
+def cli_plans() -> list[tuple[str, list[str]]]:
+    """A representative subset, with the CLI's own fault syntax (KIND@N counts the
+    messages of each direction, heartbeats included; the same N in both)."""
+    c, i, h = ref("crcsort"), ref("irq_timer_uart"), ref("hello")
+    rng = random.Random(SEED + 1)
+    fail = rng.randrange(1, c.total)
+    return [
+        ("crcsort", ["--protocol", "refined", "--link-latency-us", "100",
+                     "--fail-primary-at", f"{fail // EPOCH}:{fail % EPOCH}", "--detect-ms", "200"]),
+        ("irq_timer_uart", ["--protocol", "output-rule", "--link-mbps", "0.5",
+                            "--link-fault", f"corrupt@{i.frames - 1}"]),          # the END
+        ("crcsort", ["--protocol", "original", "--link-fault", f"drop@{c.frames - 2}"]),
+        ("hello", ["--protocol", "refined", "--link-latency-us", "60000"]),     # slow: 13 s
+        ("hello", ["--protocol", "output-rule", "--link-latency-us", "60000",
+                   "--link-fault", f"reorder@{h.frames - 1}"]),
+        ("irq_timer_uart", ["--protocol", "refined", "--link-latency-us", "3000",
+                            "--link-fault", f"duplicate@{rng.randrange(i.frames)}"]),
+        ("crcsort", ["--protocol", "output-rule", "--link-latency-us", "3000",
+                     "--link-fault", f"drop@{rng.randrange(c.frames)}"]),
+        ("irq_timer_uart", ["--protocol", "original", "--link-mbps", "0.5",
+                            "--fail-primary-at", f"{rng.randrange(i.total // EPOCH)}:7",
+                            "--detect-ms", "200"]),
+    ]
+
+
+@pytest.mark.parametrize("n", range(8))
+def test_failover_campaign_cli(n: int, tmp_path: Path) -> None:
+    """The user's view of a subset: exit status, stdout, stderr, then ``hvdbg replay``."""
+    name, extra = cli_plans()[n]
+    r = ref(name)
+    rec = tmp_path / "rec"
+    p = hvdbg("pair", "--bios", r.elf, "--epoch", str(EPOCH), "--record", str(rec),
+              "--timeout", str(HANG_GUARD), *extra)
+    err = p.stderr.decode(errors="replace")
+    what = f"{name} {' '.join(extra)}: exit {p.returncode}\n{err}"
+    assert p.returncode in (0, 1), what            # 3 would be the hang guard
+    errors = error_lines(p.stderr)
+    m = re.search(r"primary died at icount (\d+)", err)
+    win = 0
+    if m:
+        e = int(m.group(1)) // EPOCH
+        win = sum(r.per_epoch.get(k, 0) for k in (e - 1, e, e + 1)) or 1
+    if p.returncode == 0:
+        assert errors == [], what
+        assert repeat_ok(r.solo, p.stdout, win), what
+        check_replay(rec, r.solo, win)
+    else:
+        assert len(errors) == 1, what
+        assert prefix_ok(r.solo, p.stdout, max(win, 64)), what
+        q = hvdbg("replay", str(rec))                  # a history: early end, no divergence
+        assert q.returncode in (0, 2) and b"MISMATCH" not in q.stderr, q.stderr
+
+
+# ---------------------------------------------------------------- 2. signals
+
+@functools.cache
+def echo_elf() -> str:
+    src = INTERACTIVE / "echo.c"
+    return str(gb.build(gb.Guest("echo", src, [src])))
+
+
+def echo_line(c: int, n: int, crc: int) -> tuple[bytes, int]:
+    for i in range(64):
+        crc ^= (c + i) & 0xFF
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0xEDB88320 & -(crc & 1))
+    ch = chr(c) if 0x20 <= c < 0x7F else "."
+    return f"{ch} {n} {crc:08x}\r\n".encode(), crc
+
+
+def echo_output(text: bytes) -> bytes:
+    out, crc = b"echo ready\r\n", 0xFFFFFFFF
+    for n, c in enumerate(text, 1):
+        line, crc = echo_line(c, n, crc)
+        out += line
+    return out
+
+
+def signal_plans() -> list[tuple[str, int, list[str], bytes, int]]:
+    rng = random.Random(SEED + 2)
+    plans = []
+    for k in range(n_runs(12)):
+        cmd = "run" if k % 2 == 0 else "pair"
+        sig = (signal.SIGINT, signal.SIGTERM)[(k // 2) % 2]
+        epoch = rng.choice((1024, 4096, 16384, 65536))
+        extra = ["--epoch", str(epoch)]
+        if cmd == "pair":
+            extra += ["--protocol", rng.choice(roles.PROTOCOLS),
+                      "--link-latency-us", str(rng.choice((0, 100, 3000)))]
+        text = bytes(rng.choice(b"abcdefghijklmnoprstuvwxyz0123456789 ")
+                     for _ in range(rng.randrange(1, 40)))
+        at = rng.randrange(1, len(echo_output(text)) + 1)
+        plans.append((cmd, sig, extra, text, at))
+    return plans
+
+
+def read_until(fd: int, n: int, limit: float) -> bytes:
+    """Read at least n bytes (or to EOF); event-driven, ``limit`` only a hang guard."""
+    got = b""
+    while len(got) < n:
+        ready, _, _ = select.select([fd], [], [], limit)
+        assert ready, f"no console output within {limit} s (had {got!r})"
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        got += chunk
+    return got
+
+
+@pytest.mark.parametrize("k", range(n_runs(12)))
+def test_signal_campaign(k: int, tmp_path: Path) -> None:
+    """SIGINT / SIGTERM once a seeded number of console bytes has been read: the guest
+    then still runs whatever the host's speed (it waits for more input), the exit status
+    is 128 + the signal, and the recording replays up to the stop with the same console."""
+    cmd, sig, extra, text, at = signal_plans()[k]
+    rec = tmp_path / "rec"
+    proc = subprocess.Popen([sys.executable, "-m", "hvdbg", cmd, "--bios", echo_elf(),
+                             "--record", str(rec), "--timeout", str(HANG_GUARD), *extra],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(text)
+        proc.stdin.flush()
+        got = read_until(proc.stdout.fileno(), at, HANG_GUARD)
+        proc.send_signal(sig)
+        rest, err = proc.communicate(timeout=HANG_GUARD)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    console = got + rest
+    what = f"{cmd} {' '.join(extra)} {sig.name} after {at} bytes: exit {proc.returncode}\n" \
+           f"{err.decode(errors='replace')}"
+    assert proc.returncode == 128 + sig, what
+    assert "Traceback" not in err.decode(errors="replace"), what
+    full = echo_output(text)
+    assert full.startswith(console) and len(console) >= at, what
+    p = hvdbg("replay", str(rec))
+    assert p.returncode == 0, what + p.stderr.decode(errors="replace")
+    assert b"verified: " in p.stderr and b"stopped" in p.stderr, p.stderr
+    assert p.stdout == console, what
+
+
+# ---------------------------------------------------------------- 3. random recorded runs
+
+RANDOM_GUESTS = ("crcsort", "irq_timer_uart", "hello", "trap_basic", "funcptr", "setjmp",
+                 "varargs", "switch")
+
+
+def random_plans() -> list[tuple[str, list[str]]]:
+    rng = random.Random(SEED + 3)
+    plans = []
+    for k in range(n_runs(8)):
+        g = rng.choice(RANDOM_GUESTS)
+        epoch = int(2 ** rng.uniform(10, 16.5))
+        args = ["--epoch", str(epoch)]
+        if g == "irq_timer_uart" and rng.random() < 0.5:
+            args += ["--clock", "host"]
+        if k % 2 == 0:
+            plans.append((g, ["run", *args]))
+            continue
+        args += ["--protocol", rng.choice(roles.PROTOCOLS),
+                 "--link-latency-us", str(rng.choice((0, 50, 500)))]
+        if rng.random() < 0.5:
+            args += ["--fail-primary-at", f"{rng.randrange(8)}:{rng.randrange(epoch)}",
+                     "--detect-ms", "200"]
+        plans.append((g, ["pair", *args]))
+    return plans
+
+
+@pytest.mark.parametrize("k", range(n_runs(8)))
+def test_random_recorded_runs_replay(k: int, tmp_path: Path) -> None:
+    g, args = random_plans()[k]
+    elf = str(gb.build(gb.guest(g)))
+    solo = gb.run_hvdbg(Path(elf)).stdout
+    rec = tmp_path / "rec"
+    p = hvdbg(args[0], "--bios", elf, "--record", str(rec), "--timeout", str(HANG_GUARD),
+              *args[1:])
+    what = f"{g} {' '.join(args)}: exit {p.returncode}\n{p.stderr.decode(errors='replace')}"
+    assert p.returncode == 0 and error_lines(p.stderr) == [], what
+    host = "host" in args
+    if not host:
+        assert repeat_ok(solo, p.stdout, 4096), what
+    q = hvdbg("replay", str(rec))
+    assert q.returncode == 0 and b"verified: " in q.stderr, what + q.stderr.decode()
+    assert q.stdout == p.stdout or (args[0] == "pair" and repeat_ok(q.stdout, p.stdout,
+                                                                      4096)), what
+
+
 # ---------------------------------------------------------------- regressions found here
 
 def _link_threads() -> list[threading.Thread]:
@@ -379,3 +595,47 @@ def test_setup_time_is_not_primary_silence(monkeypatch: pytest.MonkeyPatch) -> N
     assert exit_status(s) == 0 and bytes(out) == r.solo, s.render()
     assert s.died_at is None and not s.fenced, s.render()
     assert s.verified == s.epochs
+
+
+def test_stop_right_after_an_output_access_replays(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stop (Ctrl-C, SIGTERM, --timeout) that lands while the primary handles an I/O
+    exit ends the run after the access was performed (its byte printed and recorded) but
+    before the instruction retired: END has the access's icount.  The replayer never
+    re-drove an access at END's icount (there it is the power-off write), so its
+    console came out one byte short: 'MISMATCH: re-execution printed 29 bytes of console
+    output; the recording has 30' — found by the signal campaign on ``run --record``."""
+    from hvdbg import __version__
+    from hvdbg.machine.environment import Environment
+    from hvdbg.replication.session import Hypervisor
+    from hvdbg.replication.stream import ConsoleGate, StreamOut
+    r = ref("crcsort")
+    spec = GuestSpec(r.elf)
+    real_io = roles.Primary.p1_io
+    for nth in (1, 100, 333):
+        printed = bytearray()
+        machine = spec.boot(Environment(console=printed.extend))
+        cfg = ReplicationConfig(EPOCH)
+        writer = L.LogWriter(tmp_path / f"r{nth}", L.Header(
+            __version__, "solo", cfg.protocol, cfg.epoch, spec.ram_mib, spec.clock, 1,
+            spec.image_digests(), spec.append, "test"))
+        primary = roles.Primary(machine, cfg, StreamOut(None, writer),
+                                ConsoleGate(printed.extend, hold=False))
+        hv = Hypervisor(machine, primary)
+        writes = [0]
+
+        def p1_io(self: roles.Primary, e: object, _nth: int = nth) -> bool:
+            done = real_io(self, e)
+            writes[0] += e.addr == 0xFFD05800  # type: ignore[attr-defined]
+            if writes[0] == _nth:
+                hv.request_stop()               # a signal handler, right now
+            return done
+        monkeypatch.setattr(roles.Primary, "p1_io", p1_io)
+        stop = hv.resume()
+        assert stop.reason is StopReason.INTERRUPTED
+        end = hv.finish(StopReason.STOPPED)
+        writer.close()
+        assert 0 < len(printed) < len(r.solo) and r.solo.startswith(bytes(printed))
+        got = bytearray()
+        res = replay(tmp_path / f"r{nth}", got.extend)
+        assert res.end.icount == end.icount and bytes(got) == bytes(printed)
