@@ -624,11 +624,12 @@ def test_stop_right_after_an_output_access_replays(tmp_path: Path,
         hv = Hypervisor(machine, primary)
         writes = [0]
 
-        def p1_io(self: roles.Primary, e: object, _nth: int = nth) -> bool:
+        def p1_io(self: roles.Primary, e: object, _nth: int = nth,
+                  _writes: list[int] = writes, _hv: Hypervisor = hv) -> bool:
             done = real_io(self, e)
-            writes[0] += e.addr == 0xFFD05800  # type: ignore[attr-defined]
-            if writes[0] == _nth:
-                hv.request_stop()               # a signal handler, right now
+            _writes[0] += e.addr == 0xFFD05800  # type: ignore[attr-defined]
+            if _writes[0] == _nth:
+                _hv.request_stop()              # a signal handler, right now
             return done
         monkeypatch.setattr(roles.Primary, "p1_io", p1_io)
         stop = hv.resume()
