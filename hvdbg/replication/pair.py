@@ -115,12 +115,23 @@ class Pair:
         self.out.on_acked = self.gate.release
         backup.send_ack = self._send_ack
         backup.recorder = self.recorder
-        backup.link_busy_until = self.fwd_chan.busy_until
+        backup.link_busy_until = self._next_frame_due
         self.primary = Primary(mp, cfg, self.out, self.gate)
         self.primary.ack_slack += 2 * link.latency_us / 1e6
         self.sessions = [Hypervisor(mp, self.primary), Hypervisor(mb, backup)]
         self.promoted: Primary | None = None
         self.died_wall: float | None = None
+
+    def _next_frame_due(self) -> float:
+        """The earliest (time.monotonic) the backup can expect to hear more from a live
+        primary: after what is queued towards it, and — as a primary waiting for an
+        acknowledgement sends nothing meanwhile — after the last ack reached the primary
+        and the answer came back.  Silence before then is the link's, not a failure."""
+        due = self.fwd_chan.busy_until()
+        ack = self.ack_chan.busy_until()
+        if ack:
+            due = max(due, ack + self.link.latency_us / 1e6)
+        return due
 
     def _send_ack(self, seq: int) -> None:
         frame = encode(RecordType.ACK, self.ack_seq, (seq,))
