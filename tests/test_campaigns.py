@@ -640,3 +640,21 @@ def test_stop_right_after_an_output_access_replays(tmp_path: Path,
         got = bytearray()
         res = replay(tmp_path / f"r{nth}", got.extend)
         assert res.end.icount == end.icount and bytes(got) == bytes(printed)
+
+
+@pytest.mark.parametrize("protocol", ["original", "refined"])
+def test_waiting_for_an_ack_is_not_silence(protocol: str) -> None:
+    """A primary that waits for an acknowledgement (original: every epoch end; refined:
+    before an I/O) sends nothing for a round trip.  The backup counted that as silence,
+    so any link whose round trip exceeds --detect-ms (30 ms one way against the default
+    50 ms) made it suspect a live primary at the first wait, every run, and the refined
+    protocol printed the first byte twice (``hhello from PA-RISC``).  The primary's next
+    frame cannot arrive before the backup's acknowledgement reached it and came back."""
+    r = ref("hello")
+    out = bytearray()
+    s = run_pair(GuestSpec(r.elf), ReplicationConfig(EPOCH, protocol, 0.1),
+                 link=LinkConfig(60000.0), sink=out.extend, timeout=HANG_GUARD,
+                 max_insns=None if protocol == "original" else 2 * EPOCH)
+    assert s.error == "", s.render()
+    assert s.died_at is None and not s.fenced, s.render()
+    assert r.solo.startswith(bytes(out)) and len(out) > 0
