@@ -248,6 +248,7 @@ def run_pair(spec: GuestSpec, cfg: ReplicationConfig, *,
                     and threads[0].is_alive():
                 pair.out.link_failed(LinkError("the backup stopped"))
                 hp.request_stop()
+        _end_after_a_stop_in_failover(pair, results)
         t_end = time.monotonic()
     finally:
         pair.close()
@@ -292,6 +293,24 @@ def run_pair(spec: GuestSpec, cfg: ReplicationConfig, *,
         summary.note = (f"the primary never reached --fail-primary-at (icount {fail_at}): "
                         f"no failure was injected")
     return summary
+
+
+def _end_after_a_stop_in_failover(pair: Pair, results: dict[str, Stop | BaseException]
+                                   ) -> None:
+    """A stop request that arrives while the primary is dead and the backup has not
+    taken over yet: the dead primary wrote no END, so the stream (and the recording)
+    would end without one.  The backup takes over just to end it (STOPPED)."""
+    pres, bres = results.get("primary"), results.get("backup")
+    if not (isinstance(pres, Stop) and pres.reason is StopReason.DIED
+            and isinstance(bres, Stop)
+            and bres.reason in (StopReason.PROMOTE, StopReason.STOPPED)
+            and pair.promoted is None):
+        return
+    try:
+        pair.promote()
+        results["backup"] = pair.sessions[1].finish(StopReason.STOPPED)
+    except BaseException as e:  # noqa: BLE001 (re-raised by the caller)
+        results["backup"] = e
 
 
 def _stdout(data: bytes) -> None:
