@@ -357,7 +357,8 @@ def cli_plans() -> list[tuple[str, list[str]]]:
         ("irq_timer_uart", ["--protocol", "output-rule", "--link-mbps", "0.5",
                             "--link-fault", f"corrupt@{i.frames - 1}"]),          # the END
         ("crcsort", ["--protocol", "original", "--link-fault", f"drop@{c.frames - 2}"]),
-        ("hello", ["--protocol", "refined", "--link-latency-us", "60000"]),     # slow: 13 s
+        ("hello", ["--protocol", "refined", "--link-latency-us", "60000",      # 13 s: an ack
+                   "--detect-ms", "1000"]),                           # wait per I/O
         ("hello", ["--protocol", "output-rule", "--link-latency-us", "60000",
                    "--link-fault", f"reorder@{h.frames - 1}"]),
         ("irq_timer_uart", ["--protocol", "refined", "--link-latency-us", "3000",
@@ -434,6 +435,9 @@ def signal_plans() -> list[tuple[str, int, list[str], bytes, int]]:
         if cmd == "pair":
             extra += ["--protocol", rng.choice(roles.PROTOCOLS),
                       "--link-latency-us", str(rng.choice((0, 100, 3000)))]
+            if rng.random() < 0.5:                 # a failover before or after the signal
+                extra += ["--fail-primary-at", f"{rng.randrange(4)}:{rng.randrange(epoch)}",
+                          "--detect-ms", "200"]
         text = bytes(rng.choice(b"abcdefghijklmnoprstuvwxyz0123456789 ")
                      for _ in range(rng.randrange(1, 40)))
         at = rng.randrange(1, len(echo_output(text)) + 1)
@@ -482,11 +486,14 @@ def test_signal_campaign(k: int, tmp_path: Path) -> None:
     assert proc.returncode == 128 + sig, what
     assert "Traceback" not in err.decode(errors="replace"), what
     full = echo_output(text)
-    assert full.startswith(console) and len(console) >= at, what
+    assert prefix_ok(full, console, 64) and len(console) >= at, what
     p = hvdbg("replay", str(rec))
     assert p.returncode == 0, what + p.stderr.decode(errors="replace")
     assert b"verified: " in p.stderr and b"stopped" in p.stderr, p.stderr
-    assert p.stdout == console, what
+    # the replay shows what the run showed (a failover's repeated piece only once)
+    assert full.startswith(p.stdout), what
+    assert p.stdout == console or ("--fail-primary-at" in extra
+                                   and repeat_ok(p.stdout, console, 64)), what
 
 
 # ---------------------------------------------------------------- 3. random recorded runs
@@ -504,6 +511,8 @@ def random_plans() -> list[tuple[str, list[str]]]:
         args = ["--epoch", str(epoch)]
         if g == "irq_timer_uart" and rng.random() < 0.5:
             args += ["--clock", "host"]
+        if rng.random() < 0.4:                  # a run limit: ends early, replays
+            args += ["--max-insns", str(rng.randrange(1, 3 * epoch + 5000))]
         if k % 2 == 0:
             plans.append((g, ["run", *args]))
             continue
@@ -525,12 +534,20 @@ def test_random_recorded_runs_replay(k: int, tmp_path: Path) -> None:
     p = hvdbg(args[0], "--bios", elf, "--record", str(rec), "--timeout", str(HANG_GUARD),
               *args[1:])
     what = f"{g} {' '.join(args)}: exit {p.returncode}\n{p.stderr.decode(errors='replace')}"
-    assert p.returncode == 0 and error_lines(p.stderr) == [], what
+    limited = "--max-insns" in args
+    assert p.returncode in ((0, 3) if limited else (0,)), what
+    if p.returncode == 0:
+        assert error_lines(p.stderr) == [], what
     host = "host" in args
     if not host:
-        assert repeat_ok(solo, p.stdout, 4096), what
+        if p.returncode == 0:
+            assert repeat_ok(solo, p.stdout, 4096), what
+        else:
+            assert prefix_ok(solo, p.stdout, 4096), what
     q = hvdbg("replay", str(rec))
     assert q.returncode == 0 and b"verified: " in q.stderr, what + q.stderr.decode()
+    if p.returncode == 3:
+        assert b"limit" in q.stderr, q.stderr
     assert q.stdout == p.stdout or (args[0] == "pair" and repeat_ok(q.stdout, p.stdout,
                                                                       4096)), what
 
@@ -658,3 +675,32 @@ def test_waiting_for_an_ack_is_not_silence(protocol: str) -> None:
     assert s.error == "", s.render()
     assert s.died_at is None and not s.fenced, s.render()
     assert r.solo.startswith(bytes(out)) and len(out) > 0
+
+
+@pytest.mark.parametrize("protocol", roles.PROTOCOLS)
+def test_stop_during_a_failover_ends_the_log(protocol: str, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGINT while the primary is dead and the backup not yet promoted: nobody wrote
+    END, and the recording failed to replay ('the log ends without an END record') —
+    found by the signal campaign (``pair --fail-primary-at 3:270``, SIGINT).  The backup
+    now takes over just to end the stream; the replay verifies up to that stop."""
+    r = ref("crcsort")
+    stopping = threading.Event()
+    real_die = roles.Primary._die
+
+    def die(self: roles.Primary) -> None:
+        stopping.set()                        # the signal arrives as the primary dies
+        real_die(self)
+    monkeypatch.setattr(roles.Primary, "_die", die)
+    for k, at in enumerate((r.total // 3, 2 * r.total // 3 + 17)):
+        out = bytearray()
+        rec = tmp_path / f"r{k}"
+        s = run_pair(GuestSpec(r.elf), ReplicationConfig(EPOCH, protocol, 0.2), fail_at=at,
+                     record=str(rec), sink=out.extend, timeout=HANG_GUARD,
+                     stopping=stopping)
+        stopping.clear()
+        assert s.died_at == at and exit_status(s) == 130, s.render()
+        assert prefix_ok(r.solo, bytes(out), window(r, s)), s.render()
+        got = bytearray()
+        res = replay(rec, got.extend)
+        assert res.end.reason is StopReason.STOPPED and r.solo.startswith(bytes(got))
