@@ -575,6 +575,13 @@ class Primary(Role):
         """Send END; then wait (bounded) until the backup has acknowledged everything,
         so output held for acknowledgement (output rule) is released, not dropped."""
         self.flush_epochs()
+        icount, length = self.core.icount, self.epoch_len
+        if icount and icount % length == 0 and self.epochs_done < icount // length:
+            # the core saw a stop request on an epoch boundary before recording that
+            # epoch: record it now (no instruction runs), or END would lie past an
+            # epoch the stream never reported and no backup or replay could follow
+            self.core.run_raw(0)
+            self.flush_epochs()
         self.env.flush_console()
         self.out.send(R.END, (self.core.icount, END_REASONS[reason], self.core.digest()))
         if self.out.channel is not None:
