@@ -299,7 +299,8 @@ def _end_after_a_stop_in_failover(pair: Pair, results: dict[str, Stop | BaseExce
                                    ) -> None:
     """A stop request that arrives while the primary is dead and the backup has not
     taken over yet: the dead primary wrote no END, so the stream (and the recording)
-    would end without one.  The backup takes over just to end it (STOPPED)."""
+    would end without one.  The backup takes over just to end it (STOPPED), after
+    re-executing what it received."""
     pres, bres = results.get("primary"), results.get("backup")
     if not (isinstance(pres, Stop) and pres.reason is StopReason.DIED
             and isinstance(bres, Stop)
@@ -307,8 +308,22 @@ def _end_after_a_stop_in_failover(pair: Pair, results: dict[str, Stop | BaseExce
             and pair.promoted is None):
         return
     try:
-        pair.promote()
-        results["backup"] = pair.sessions[1].finish(StopReason.STOPPED)
+        new, hv = pair.promote(), pair.sessions[1]
+        # the END goes after the history the backup received: the world may have seen
+        # its output (the output rule releases what the backup acknowledged)
+        target = hv.core.icount
+        if new.history_end >= 0:
+            target = max(target, new.epoch_end_icount(new.history_end))
+        if new.catchup:
+            target = max(target, max(r.icount for r in new.catchup) + 1)
+        for _ in range(2):            # (a stop request still pending returns at once)
+            if hv.core.icount >= target:
+                break
+            stop = hv.resume(Until.icount(target))
+            if stop.final:
+                results["backup"] = stop
+                return
+        results["backup"] = hv.finish(StopReason.STOPPED)
     except BaseException as e:  # noqa: BLE001 (re-raised by the caller)
         results["backup"] = e
 
