@@ -57,6 +57,7 @@ class Channel:
         self._queue: collections.deque[tuple[float, bytes]] = collections.deque()
         self._cv = threading.Condition()
         self._closed = False
+        self._busy = False                  # the pump is delivering a frame
         self._thread: threading.Thread | None = None
         if cfg.latency_us > 0 or cfg.mbps > 0:
             self._thread = threading.Thread(target=self._pump, name=f"link-{name}",
@@ -115,7 +116,25 @@ class Channel:
                     self._cv.wait(delay)        # close() wakes it: nothing after that
                     continue
                 self._queue.popleft()
-            self.deliver(frame)
+                self._busy = True
+            try:
+                self.deliver(frame)
+            finally:
+                with self._cv:
+                    self._busy = False
+                    self._cv.notify_all()        # drain() waits for this
+
+    def drain(self, timeout: float) -> None:
+        """Wait (at most ``timeout`` s) until every frame sent so far was delivered."""
+        if self._thread is None:
+            return
+        end = time.monotonic() + timeout
+        with self._cv:
+            while (self._queue or self._busy) and not self._closed:
+                left = end - time.monotonic()
+                if left <= 0:
+                    return
+                self._cv.wait(left)
 
     def busy_until(self) -> float:
         """When (time.monotonic) everything sent so far will have been delivered: a

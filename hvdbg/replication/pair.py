@@ -23,6 +23,8 @@ from hvdbg.replication.session import Hypervisor
 from hvdbg.replication.stream import ConsoleGate, StreamOut
 from hvdbg.trace.log import Header, LogWriter, RecordType, encode
 
+ACK_DRAIN_S = 2.0           # the longest the end of a run waits for acks on the link
+
 
 @dataclass
 class PairSummary:
@@ -249,6 +251,10 @@ def run_pair(spec: GuestSpec, cfg: ReplicationConfig, *,
                 pair.out.link_failed(LinkError("the backup stopped"))
                 hp.request_stop()
         _end_after_a_stop_in_failover(pair, results)
+        # acknowledgements already on their way release the output they cover (the
+        # primary may have stopped waiting for them: a link error behind its END)
+        pair.ack_chan.drain(min(ACK_DRAIN_S, max(0.0, pair.ack_chan.busy_until()
+                                                  - time.monotonic()) + 0.05))
         t_end = time.monotonic()
     finally:
         pair.close()
