@@ -780,11 +780,11 @@ def test_stop_seen_on_an_epoch_boundary_replays(tmp_path: Path,
 def test_duplicated_end_does_not_drop_released_output(
         planned_link: None, tmp_path: Path) -> None:
     """Output rule, 3 ms and 0.5 Mbit/s link, the END frame duplicated: the backup
-    verifies END and acknowledges it, the duplicate behind it breaks the link.  With the
-    link of 7e55101 the run exited 1 ('N bytes of console output were never
-    acknowledged by the backup'), the console short by those bytes, 3 runs in 3; with
-    the channel fix of this branch (7cab7d8) it ends well (3 in 3).  A guard: the
-    campaign found it, the seeded plans need not hit it again."""
+    verified END and acknowledged it; the duplicate behind it broke the link, the
+    primary stopped waiting, and the pair closed the link with the last acks still on
+    it, so the output they would have released was dropped: exit 1, '2 bytes of
+    console output were never acknowledged by the backup', the console short by them.
+    Acknowledgements already on their way are now delivered before the link closes."""
     r = ref("crcsort")
     plan = Plan("crcsort", "output-rule", 3000.0, 0.5, "duplicate", "fwd", "END")
     out, s = run_plan(plan, tmp_path / "r")
