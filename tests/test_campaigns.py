@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -742,25 +743,27 @@ def test_stop_seen_on_an_epoch_boundary_replays(tmp_path: Path,
     """The core looks at a stop request before it records the epoch ending where it
     stands, and in a stretch of pure computation its next look is that epoch boundary:
     a Ctrl-C there ended the run on the boundary with the epoch unrecorded, and the
-    replay failed with 'epoch 243 ended here but not in the primary's stream' (found by
-    the failover campaign, HVDBG_CAMPAIGN_SEED=1).  The stop here comes from another
-    thread while the guest computes (recursion: epochs 84..672 print nothing), so it
-    lands on a boundary unless the host stalls that thread for the whole stretch."""
+    replay failed with 'epoch 706 ended here but not in the primary's stream' (found by
+    the failover campaign, HVDBG_CAMPAIGN_SEED=1).  The stop here comes from a thread
+    that watches the core's icount while the guest computes (recursion: epochs 84..672
+    print nothing), so it lands on a boundary unless the host stalls that thread for
+    the whole stretch (then the test is skipped, not passed)."""
     r = ref("recursion")
-    real_hk = roles.Primary.housekeeping
+    monkeypatch.setattr(roles, "SLICE", 1 << 23)   # the whole stretch in one core run
     hits = 0
     for k in range(5):
-        go = threading.Event()
-
-        def housekeeping(self: roles.Primary, _go: threading.Event = go) -> None:
-            if self.core.icount >= 90 * EPOCH:
-                _go.set()
-            real_hk(self)
-        monkeypatch.setattr(roles.Primary, "housekeeping", housekeeping)
         printed = bytearray()
         hv, writer = _recorded_session(r.elf, tmp_path / f"r{k}", printed.extend)
-        stopper = threading.Thread(target=lambda _g=go, _h=hv: (_g.wait(60),
-                                                                _h.request_stop()))
+
+        def stop_while_computing(_h: object = hv) -> None:
+            # spins (the core runs without the GIL) until the core, which publishes its
+            # icount at every check point, is well into the stretch; then asks to stop
+            core = _h.core                                  # type: ignore[attr-defined]
+            t0 = time.monotonic()
+            while core.icount < 200 * EPOCH and time.monotonic() - t0 < 60:
+                pass
+            _h.request_stop()                               # type: ignore[attr-defined]
+        stopper = threading.Thread(target=stop_while_computing)
         stopper.start()
         stop = hv.resume()                                   # type: ignore[attr-defined]
         stopper.join()
