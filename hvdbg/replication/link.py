@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from hvdbg.trace.log import Record, StreamError, decode
 
 FAULT_KINDS = ("drop", "duplicate", "reorder", "corrupt")
+CLOSE_WAIT_S = 5.0          # the longest a delivery under way may delay close()
 
 
 class LinkError(Exception):
@@ -56,6 +57,7 @@ class Channel:
         self._queue: collections.deque[tuple[float, bytes]] = collections.deque()
         self._cv = threading.Condition()
         self._closed = False
+        self._busy = False                  # the pump is delivering a frame
         self._thread: threading.Thread | None = None
         if cfg.latency_us > 0 or cfg.mbps > 0:
             self._thread = threading.Thread(target=self._pump, name=f"link-{name}",
@@ -109,12 +111,30 @@ class Channel:
                 if self._closed:
                     return
                 due, frame = self._queue[0]
-            delay = due - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            with self._cv:
+                delay = due - time.monotonic()
+                if delay > 0:
+                    self._cv.wait(delay)        # close() wakes it: nothing after that
+                    continue
                 self._queue.popleft()
-            self.deliver(frame)
+                self._busy = True
+            try:
+                self.deliver(frame)
+            finally:
+                with self._cv:
+                    self._busy = False
+                    self._cv.notify_all()        # drain() waits for this
+
+    def drain(self, timeout: float) -> None:
+        """Wait (at most ``timeout`` s) until every frame sent so far was delivered."""
+        if self._thread is None:
+            return
+        end = time.monotonic() + timeout
+        with self._cv:
+            while (self._queue or self._busy) and not self._closed:
+                left = end - time.monotonic()
+                if left <= 0:
+                    return
+                self._cv.wait(left)
 
     def busy_until(self) -> float:
         """When (time.monotonic) everything sent so far will have been delivered: a
@@ -124,9 +144,14 @@ class Channel:
         return self._free_at + self.cfg.latency_us / 1e6
 
     def close(self) -> None:
+        """No frame is delivered once this returns (a delivery under way is waited for,
+        so the receiver may then close what it delivers into, e.g. the log)."""
         with self._cv:
             self._closed = True
             self._cv.notify_all()
+        t = self._thread
+        if t is not None and t is not threading.current_thread():
+            t.join(CLOSE_WAIT_S)
 
 
 class Receiver:

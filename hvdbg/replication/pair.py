@@ -23,6 +23,8 @@ from hvdbg.replication.session import Hypervisor
 from hvdbg.replication.stream import ConsoleGate, StreamOut
 from hvdbg.trace.log import Header, LogWriter, RecordType, encode
 
+ACK_DRAIN_S = 2.0           # the longest the end of a run waits for acks on the link
+
 
 @dataclass
 class PairSummary:
@@ -115,12 +117,23 @@ class Pair:
         self.out.on_acked = self.gate.release
         backup.send_ack = self._send_ack
         backup.recorder = self.recorder
-        backup.link_busy_until = self.fwd_chan.busy_until
+        backup.link_busy_until = self._next_frame_due
         self.primary = Primary(mp, cfg, self.out, self.gate)
         self.primary.ack_slack += 2 * link.latency_us / 1e6
         self.sessions = [Hypervisor(mp, self.primary), Hypervisor(mb, backup)]
         self.promoted: Primary | None = None
         self.died_wall: float | None = None
+
+    def _next_frame_due(self) -> float:
+        """The earliest (time.monotonic) the backup can expect to hear more from a live
+        primary: after what is queued towards it, and — as a primary waiting for an
+        acknowledgement sends nothing meanwhile — after the last ack reached the primary
+        and the answer came back.  Silence before then is the link's, not a failure."""
+        due = self.fwd_chan.busy_until()
+        ack = self.ack_chan.busy_until()
+        if ack:
+            due = max(due, ack + self.link.latency_us / 1e6)
+        return due
 
     def _send_ack(self, seq: int) -> None:
         frame = encode(RecordType.ACK, self.ack_seq, (seq,))
@@ -218,6 +231,7 @@ def run_pair(spec: GuestSpec, cfg: ReplicationConfig, *,
 
     threads = [threading.Thread(target=primary_main, name="primary", daemon=True),
                threading.Thread(target=backup_main, name="backup", daemon=True)]
+    pair.backup.start_detection()
     for t in threads:
         t.start()
     t_end = t0
@@ -236,6 +250,11 @@ def run_pair(spec: GuestSpec, cfg: ReplicationConfig, *,
                     and threads[0].is_alive():
                 pair.out.link_failed(LinkError("the backup stopped"))
                 hp.request_stop()
+        _end_after_a_stop_in_failover(pair, results)
+        # acknowledgements already on their way release the output they cover (the
+        # primary may have stopped waiting for them: a link error behind its END)
+        pair.ack_chan.drain(min(ACK_DRAIN_S, max(0.0, pair.ack_chan.busy_until()
+                                                  - time.monotonic()) + 0.05))
         t_end = time.monotonic()
     finally:
         pair.close()
@@ -280,6 +299,39 @@ def run_pair(spec: GuestSpec, cfg: ReplicationConfig, *,
         summary.note = (f"the primary never reached --fail-primary-at (icount {fail_at}): "
                         f"no failure was injected")
     return summary
+
+
+def _end_after_a_stop_in_failover(pair: Pair, results: dict[str, Stop | BaseException]
+                                   ) -> None:
+    """A stop request that arrives while the primary is dead and the backup has not
+    taken over yet: the dead primary wrote no END, so the stream (and the recording)
+    would end without one.  The backup takes over just to end it (STOPPED), after
+    re-executing what it received."""
+    pres, bres = results.get("primary"), results.get("backup")
+    if not (isinstance(pres, Stop) and pres.reason is StopReason.DIED
+            and isinstance(bres, Stop)
+            and bres.reason in (StopReason.PROMOTE, StopReason.STOPPED)
+            and pair.promoted is None):
+        return
+    try:
+        new, hv = pair.promote(), pair.sessions[1]
+        # the END goes after the history the backup received: the world may have seen
+        # its output (the output rule releases what the backup acknowledged)
+        target = hv.core.icount
+        if new.history_end >= 0:
+            target = max(target, new.epoch_end_icount(new.history_end))
+        if new.catchup:
+            target = max(target, max(r.icount for r in new.catchup) + 1)
+        for _ in range(2):            # (a stop request still pending returns at once)
+            if hv.core.icount >= target:
+                break
+            stop = hv.resume(Until.icount(target))
+            if stop.final:
+                results["backup"] = stop
+                return
+        results["backup"] = hv.finish(StopReason.STOPPED)
+    except BaseException as e:  # noqa: BLE001 (re-raised by the caller)
+        results["backup"] = e
 
 
 def _stdout(data: bytes) -> None:

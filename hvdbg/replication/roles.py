@@ -575,6 +575,13 @@ class Primary(Role):
         """Send END; then wait (bounded) until the backup has acknowledged everything,
         so output held for acknowledgement (output rule) is released, not dropped."""
         self.flush_epochs()
+        icount, length = self.core.icount, self.epoch_len
+        if icount and icount % length == 0 and self.epochs_done < icount // length:
+            # the core saw a stop request on an epoch boundary before recording that
+            # epoch: record it now (no instruction runs), or END would lie past an
+            # epoch the stream never reported and no backup or replay could follow
+            self.core.run_raw(0)
+            self.flush_epochs()
         self.env.flush_console()
         self.out.send(R.END, (self.core.icount, END_REASONS[reason], self.core.digest()))
         if self.out.channel is not None:
@@ -774,6 +781,12 @@ class Backup(Role):
             heard = max(heard, self.link_busy_until())
         return time.monotonic() - heard > self.cfg.detect_s
 
+    def start_detection(self) -> None:
+        """The run starts now: the primary's silence is counted from here, not from
+        this backup's construction (booting and set-up are nobody's silence)."""
+        with self.cv:
+            self.last_rx = time.monotonic()
+
     def takeover(self) -> Takeover:
         """P7 hand-over: the records received but not yet used, the interrupts still to
         deliver, the sequence number to continue the stream with.  From here on nothing
@@ -905,7 +918,9 @@ class Backup(Role):
         """How far the VM may run on what has arrived."""
         target = self.epoch_end_icount(self.known_end) if self.known_end >= 0 else 0
         if self.end is not None:
-            target = max(target, self.end.icount)
+            # (END may lie before epochs the stream reported: a backup that took over
+            # only to end the run after a stop request; nothing past END is replayed)
+            target = self.end.icount
         icount = self.core.icount
         head = self.ios[0] if self.ios else None
         if head is not None and (head.type is R.DMA or head.type is R.WRITE) \
