@@ -121,11 +121,7 @@ class Debugger(Frontend):
     # ---- running ----
     def _worker(self, d: Debuggee, until: Until) -> None:
         try:
-            stop = d.hv.resume(until)
-            if stop.reason is StopReason.PROMOTE and d.pair is not None:
-                d.pair.promote()                    # the failure detector fired (P7)
-                stop = d.hv.resume(until)
-            self.stops.put((d, stop))
+            self.stops.put((d, d.resume(until)))
         except BaseException as e:  # noqa: BLE001 (reported, never kills the REPL)
             self.stops.put((d, e))
 

@@ -30,17 +30,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.set_defaults(func=cmd_replay)
 
 
+def _unusable(args: argparse.Namespace, e: Exception) -> int:
+    """A log hvdbg cannot use: one line, exit status 2."""
+    if isinstance(e, StreamError):
+        print(f"hvdbg replay: bad log {args.log}: {e}", file=sys.stderr)
+    else:
+        print(f"hvdbg replay: cannot rebuild the recorded machine: {e}", file=sys.stderr)
+    return 2
+
+
 def _replay_gdb(args: argparse.Namespace) -> int:
     from hvdbg.gdbstub.commands import Debuggee
     from hvdbg.gdbstub.server import serve_gdb
     try:
         r = open_replay(args.log, StdoutSink())
-    except StreamError as e:
-        print(f"hvdbg replay: bad log {args.log}: {e}", file=sys.stderr)
-        return 2
-    except (SpecError, GuestImageError) as e:
-        print(f"hvdbg replay: cannot rebuild the recorded machine: {e}", file=sys.stderr)
-        return 2
+    except (StreamError, SpecError, GuestImageError) as e:
+        return _unusable(args, e)
     try:
         stops = serve_gdb([Debuggee(1, r)], args.gdb, True)
     except (OSError, ValueError) as e:
@@ -58,12 +63,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         return _replay_gdb(args)
     try:
         result = replay(args.log, StdoutSink())
-    except StreamError as e:
-        print(f"hvdbg replay: bad log {args.log}: {e}", file=sys.stderr)
-        return 2
-    except (SpecError, GuestImageError) as e:
-        print(f"hvdbg replay: cannot rebuild the recorded machine: {e}", file=sys.stderr)
-        return 2
+    except (StreamError, SpecError, GuestImageError) as e:
+        return _unusable(args, e)
     except Divergence as e:
         print(f"hvdbg replay: MISMATCH: {e}", file=sys.stderr)
         return 1

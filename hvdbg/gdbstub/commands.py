@@ -46,6 +46,15 @@ class Debuggee:
     def label(self) -> str:
         return f"process {self.pid} ({self.hv.role.name})"
 
+    def resume(self, until: Until) -> Stop:
+        """Run this VM for a debugger: a backup whose failure detector fires (P7) is
+        promoted and goes on as the primary, as in a run without a debugger."""
+        stop = self.hv.resume(until)
+        if stop.reason is StopReason.PROMOTE and self.pair is not None:
+            self.pair.promote()
+            stop = self.hv.resume(until)
+        return stop
+
 
 @dataclass
 class Point:

@@ -422,11 +422,7 @@ class GdbServer:
 
     def _worker(self, d: Debuggee, until: Until) -> None:
         try:
-            stop = d.hv.resume(until)
-            if stop.reason is StopReason.PROMOTE and d.pair is not None:
-                d.pair.promote()                    # the failure detector fired (P7)
-                stop = d.hv.resume(until)
-            self.stops.put((d, stop))
+            self.stops.put((d, d.resume(until)))
         except BaseException as e:
             log.exception("gdb: process %d", d.pid)
             self.stops.put((d, e))
