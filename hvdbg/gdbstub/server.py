@@ -83,8 +83,10 @@ class GdbServer:
             self.conn = rsp.Connection(sock)
             try:
                 self._session()
-            except (rsp.ConnectionClosed, OSError):
+            except rsp.ConnectionClosed:
                 pass
+            except (rsp.RspError, OSError) as e:   # a peer that breaks the protocol:
+                log.warning("gdb: dropped the connection: %s", e)   # the next may connect
             finally:
                 self.conn.close()
                 self.conn = None
@@ -145,7 +147,7 @@ class GdbServer:
                 continue
             try:
                 reply = self._apply(req)
-            except (rsp.ConnectionClosed, OSError):
+            except (rsp.RspError, OSError):
                 raise
             except Exception as e:
                 log.exception("gdb: %r", req)
