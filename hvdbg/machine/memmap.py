@@ -31,6 +31,7 @@ CPU_HPA = 0xFFFB0000                       # CPU n at CPU_HPA + n * 0x1000
 CPU_HPA_STRIDE = 0x1000
 MEMORY_HPA = 0xFFFFF000
 
+LINUX_PAGE_OFFSET = 0x10000000             # 32-bit parisc Linux maps RAM at PA + this
 CPU_CLOCK_HZ = 250_000_000                 # CR16 ticks per second
 # --clock virtual: the RTCs read VIRTUAL_EPOCH + icount * ticks_per_insn / CPU_CLOCK_HZ
 VIRTUAL_EPOCH = 1_704_067_200              # 2024-01-01 00:00:00 UTC

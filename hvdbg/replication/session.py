@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from hvdbg.cpu import registers
 from hvdbg.cpu.core import Core, CoreError, ExitReason
+from hvdbg.machine import memmap as mm
 from hvdbg.machine.stop import DEADLINE, Stop, StopReason, Until
 from hvdbg.replication.link import LinkError
 from hvdbg.trace.log import WRITE_MEMORY, WRITE_REGISTER
@@ -227,9 +228,20 @@ class Hypervisor:
 
     def translate(self, va: int) -> int:
         """``va`` as the CPU would translate a data access now: the space is selected
-        by the address's top two bits (sr4..sr7), physical when translation is off."""
+        by the address's top two bits (sr4..sr7), physical when translation is off.
+        With a Linux kernel loaded, a kernel address the TLB does not hold right now is
+        read through the kernel's own linear map (PA = VA - PAGE_OFFSET), as a kernel
+        debugger would: gdb's unwinder needs the kernel's stack and code, and the TLB
+        holds only what was touched lately.  Debugger access only; the CPU never
+        translates this way."""
         space = int(self.core.state.sr[4 + (va >> 30)])
-        return self.core.translate(space, va & 0xFFFFFFFF)
+        try:
+            return self.core.translate(space, va & 0xFFFFFFFF)
+        except CoreError:
+            off = va - mm.LINUX_PAGE_OFFSET
+            if self.machine.kernel is None or not 0 <= off < self.core.ram_size:
+                raise
+            return off
 
     def _pages(self, va: int, length: int) -> list[tuple[int, int]]:
         if not (0 <= va and va + length <= 1 << 32):
