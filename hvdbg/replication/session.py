@@ -26,11 +26,15 @@ if TYPE_CHECKING:
     from hvdbg.replication.roles import Role
 
 PSW_N = 0x00200000
+PSW_I = 0x00000001
+CR_IVA, CR_EIEM, CR_EIRR = 14, 15, 23
+INT_EXTERNAL = 4                 # interruption number of the external interrupt
 IO_BURST = 1024          # I/O exits answered back to back before the role's housekeeping
 _IO_READ, _IO_WRITE = ExitReason.IO_READ, ExitReason.IO_WRITE
 _ENV_READ, _ENV_WRITE = ExitReason.ENV_READ, ExitReason.ENV_WRITE
 _BUDGET, _EPOCH = ExitReason.BUDGET, ExitReason.EPOCH
 _FOREVER = Until.forever()
+_ON_VECTOR = object()           # _enter_vector: the step stopped on the vector
 
 
 class RoleEnd(Exception):
@@ -153,9 +157,15 @@ class Hypervisor:
                 continue
             skip = self._skip_bp_at == icount
             self._skip_bp_at = None
+            pre = None                  # an exit already taken, still to be answered
+            if target is not None and target - icount == 1:
+                pre = self._enter_vector()
+                if pre is _ON_VECTOR:
+                    return until.stop_reason(), "", None
             # ---- answer I/O exits back to back until the role needs housekeeping ----
             for _ in range(IO_BURST):
-                e = core.run_raw(budget, skip)
+                e = pre if pre is not None else core.run_raw(budget, skip)
+                pre = None
                 r = e.reason
                 if r != _IO_READ and r != _IO_WRITE:
                     break
@@ -199,6 +209,36 @@ class Hypervisor:
                 ended = ended or (StopReason.FAULT, msg)
             if ended is not None:
                 return ended[0], ended[1], e
+
+    def _enter_vector(self) -> Any:
+        """A single step when an external interrupt is due (delivered at an epoch end,
+        say): the step is the interruption itself, so it stops on the vector's first
+        instruction with IIAOQ pointing back, as gdb users expect — not one instruction
+        into the handler.  A host-side breakpoint on the vector, for this one run,
+        stops the core right after it delivered.  Returns _ON_VECTOR, None (nothing
+        due: step as usual), or an exit the core took first, for the loop to answer."""
+        core = self.core
+        s = core.state
+        if not (s.psw & PSW_I) or not (int(s.cr[CR_EIRR]) & int(s.cr[CR_EIEM])):
+            return None
+        vector = (int(s.cr[CR_IVA]) + 32 * INT_EXTERNAL) & 0xFFFFFFFF
+        try:                         # the user's own breakpoint there stops it anyway
+            core.remove_breakpoint(vector)
+            core.add_breakpoint(vector)
+            return None
+        except KeyError:
+            pass
+        try:
+            core.add_breakpoint(vector)
+        except CoreError:
+            return None                  # the table is full: step as usual
+        try:
+            e = core.run_raw(1)
+        finally:
+            core.remove_breakpoint(vector)
+        if e.reason == ExitReason.BREAKPOINT and int(e.addr) == vector:
+            return _ON_VECTOR
+        return e
 
     def _guard(self, fn: Any, *args: Any) -> tuple[StopReason, str] | None:
         """Call a role hook; a :class:`RoleEnd` it raises becomes a final stop (or, for
