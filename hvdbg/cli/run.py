@@ -100,11 +100,7 @@ def _serve_gdb(args: argparse.Namespace, hv: Hypervisor, writer: LogWriter | Non
         if writer is not None:
             writer.close()
     stop = stops.get(1)
-    if stop is None or stop.reason.guest_ended:
-        return EXIT_OK
-    if stop.reason is StopReason.STOPPED:
-        return 130
-    return EXIT_LIMIT if stop.reason in (StopReason.LIMIT, StopReason.TIMEOUT) else EXIT_FAULT
+    return EXIT_OK if stop is None else stop.reason.exit_status
 
 
 def cmd_run(args: argparse.Namespace) -> int:

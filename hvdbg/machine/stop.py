@@ -40,6 +40,21 @@ class StopReason(enum.Enum):
         return self not in _PAUSES
 
     @property
+    def exit_status(self) -> int:
+        """The command's exit status for a run that ended here (one table for run,
+        pair and the processes): 0 the guest ended it, 3 a limit, 4 a guest fault,
+        130 a stop request (SIGINT), 1 anything else (divergence, link, death)."""
+        if self.guest_ended:
+            return 0
+        if self in (StopReason.LIMIT, StopReason.TIMEOUT):
+            return 3
+        if self is StopReason.STOPPED:
+            return 130
+        if self is StopReason.FAULT:
+            return 4
+        return 1
+
+    @property
     def guest_ended(self) -> bool:
         """The guest itself ended the run (exit status 0 for hvdbg run)."""
         return self in (StopReason.POWER_OFF, StopReason.HALT, StopReason.RESET)

@@ -343,13 +343,4 @@ def exit_status(summary: PairSummary) -> int:
     """0 powered off / halted; 1 divergence or link failure; 3 limit; 4 fault."""
     if summary.error or summary.end is None:
         return 1
-    reason = summary.end.reason
-    if reason.guest_ended:
-        return 0
-    if reason in (StopReason.LIMIT, StopReason.TIMEOUT):
-        return 3
-    if reason is StopReason.STOPPED:
-        return 130
-    if reason is StopReason.FAULT:
-        return 4
-    return 1
+    return summary.end.reason.exit_status

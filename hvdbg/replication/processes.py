@@ -196,18 +196,7 @@ def run_primary(spec: GuestSpec, cfg: ReplicationConfig, key: bytes,
 
 
 def _status(stop: Stop | None) -> int:
-    if stop is None:
-        return 1
-    r = stop.reason
-    if r.guest_ended:
-        return 0
-    if r in (StopReason.LIMIT, StopReason.TIMEOUT):
-        return 3
-    if r is StopReason.STOPPED:
-        return 130
-    if r is StopReason.FAULT:
-        return 4
-    return 1
+    return 1 if stop is None else stop.reason.exit_status
 
 
 # =====================================================================================
