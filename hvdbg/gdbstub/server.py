@@ -247,7 +247,7 @@ class GdbServer:
             case P.Breakpoint():
                 return self._breakpoint(d, req)
             case P.VContQuery():
-                return b"vCont;c;C;s;S;t"
+                return P.vcont_actions()
             case P.VCont():
                 return self._resume_vcont(req)
             case P.Step() | P.Continue():

@@ -90,10 +90,6 @@ class Stop:
     def disassembly(self) -> str:
         return "??" if self.insn is None else disassemble(self.insn, self.pc)
 
-    @property
-    def mips(self) -> float:
-        return self.executed / self.seconds / 1e6 if self.seconds > 0 else 0.0
-
     def where(self) -> str:
         null = " (nullified)" if self.nullified else ""
         return f"pc={self.pc:#010x} (space {self.pc_space:#x}): {self.disassembly}{null}"

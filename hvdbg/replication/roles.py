@@ -707,7 +707,6 @@ class Backup(Role):
         self.link_busy_until: Any = None         # callable: when the link will be idle
         self.configure_epochs()
         self.verified = 0                        # digests compared equal
-        self.injected: list[tuple[int, int, int, bytes]] = []   # debugger faults
         self.recent: collections.deque[Record] = collections.deque(maxlen=64)
 
     # ---- the rules ----
@@ -860,7 +859,6 @@ class Backup(Role):
                                f"would make it diverge (say 'monitor allow-divergence on' "
                                f"to inject it as a fault)")
         apply_input(self.core, Record(R.WRITE, 0, (self.core.icount, target, addr), data))
-        self.injected.append((self.core.icount, target, addr, data))
         return (f"injected fault at icount {self.core.icount}: the {self.name} will "
                 f"diverge from the stream")
 
